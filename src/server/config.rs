@@ -1,0 +1,227 @@
+//! Server settings, from three sources in order of precedence: command-line
+//! flags, `VEILINK_*` environment variables (both handled by clap in the CLI),
+//! and a TOML file (`serve --config FILE`), over built-in defaults.
+//!
+//! Every source produces a [`ServeSettings`] (all fields optional); the CLI
+//! merges them with [`ServeSettings::or`] and resolves the result into a
+//! [`ServerConfig`] with every value decided. `docs/OPERATIONS.md` lists the
+//! keys.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ServerError;
+
+/// Default data directory (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "veilink-data";
+/// Default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Default PKI directory.
+pub const DEFAULT_PKI_DIR: &str = "certs";
+/// Default maximum records per batch.
+pub const DEFAULT_MAX_BATCH_RECORDS: usize = 10_000;
+/// Default maximum gRPC message size in bytes (16 MiB: 10,000 records of
+/// 12 tokens and a Bloom encoding take about 6 MiB).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Settings as given by one source; `None` means "not set here".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSettings {
+    /// Data directory of the sled store.
+    pub data: Option<PathBuf>,
+    /// Listen address, e.g. `127.0.0.1:50051`.
+    pub listen: Option<SocketAddr>,
+    /// PKI directory (ca.pem, server.pem/key, policy.toml).
+    pub pki: Option<PathBuf>,
+    /// Certificate revocation list (PEM).
+    pub crl: Option<PathBuf>,
+    /// Maximum records per batch.
+    pub max_batch_records: Option<usize>,
+    /// Maximum gRPC message size, bytes.
+    pub max_message_bytes: Option<usize>,
+    /// Remove records whose event is older than this many years.
+    pub retention_years: Option<u32>,
+    /// Run a full linkage job this often, e.g. `6h`.
+    #[serde(default, with = "humantime_serde_opt")]
+    pub link_every: Option<Duration>,
+    /// The project's encoding fingerprint (64 hex digits); when unset, the
+    /// first accepted batch fixes it.
+    pub encoding_fingerprint: Option<String>,
+}
+
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+impl ServeSettings {
+    /// Reads a TOML settings file; unknown keys are an error.
+    ///
+    /// # Errors
+    /// [`ServerError::Config`] naming the file and the problem.
+    pub fn from_file(file: &Path) -> Result<ServeSettings, ServerError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ServerError::Config(format!("{}: {e}", file.display())))?;
+        toml::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {e}", file.display())))
+    }
+
+    /// Each setting from `self`, else from `fallback`.
+    pub fn or(self, fallback: ServeSettings) -> ServeSettings {
+        ServeSettings {
+            data: self.data.or(fallback.data),
+            listen: self.listen.or(fallback.listen),
+            pki: self.pki.or(fallback.pki),
+            crl: self.crl.or(fallback.crl),
+            max_batch_records: self.max_batch_records.or(fallback.max_batch_records),
+            max_message_bytes: self.max_message_bytes.or(fallback.max_message_bytes),
+            retention_years: self.retention_years.or(fallback.retention_years),
+            link_every: self.link_every.or(fallback.link_every),
+            encoding_fingerprint: self.encoding_fingerprint.or(fallback.encoding_fingerprint),
+        }
+    }
+
+    /// Fills in defaults and checks every value.
+    ///
+    /// # Errors
+    /// [`ServerError::Config`] naming the invalid setting.
+    pub fn resolve(self) -> Result<ServerConfig, ServerError> {
+        let max_batch_records = self.max_batch_records.unwrap_or(DEFAULT_MAX_BATCH_RECORDS);
+        if !(1..=100_000).contains(&max_batch_records) {
+            return Err(ServerError::Config(
+                "max_batch_records must be between 1 and 100000".into(),
+            ));
+        }
+        let max_message_bytes = self.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+        if !(64 * 1024..=1024 * 1024 * 1024).contains(&max_message_bytes) {
+            return Err(ServerError::Config(
+                "max_message_bytes must be between 65536 and 1073741824".into(),
+            ));
+        }
+        if self.retention_years == Some(0) {
+            return Err(ServerError::Config(
+                "retention_years must be at least 1".into(),
+            ));
+        }
+        if let Some(every) = self.link_every {
+            if every < Duration::from_secs(1) {
+                return Err(ServerError::Config("link_every must be at least 1s".into()));
+            }
+        }
+        let encoding_fingerprint = self
+            .encoding_fingerprint
+            .map(|hex| {
+                parse_hex32(&hex).ok_or_else(|| {
+                    ServerError::Config("encoding_fingerprint must be 64 hex digits".into())
+                })
+            })
+            .transpose()?;
+        Ok(ServerConfig {
+            data_dir: self.data.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen: match self.listen {
+                Some(a) => a,
+                None => DEFAULT_LISTEN
+                    .parse()
+                    .map_err(|_| ServerError::Config("default listen address".into()))?,
+            },
+            pki_dir: self.pki.unwrap_or_else(|| PathBuf::from(DEFAULT_PKI_DIR)),
+            crl: self.crl,
+            max_batch_records,
+            max_message_bytes,
+            retention_years: self.retention_years,
+            link_every: self.link_every,
+            encoding_fingerprint,
+        })
+    }
+}
+
+/// Parses 64 hex digits into 32 bytes.
+pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The effective server settings, every value decided.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Data directory of the sled store.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// PKI directory.
+    pub pki_dir: PathBuf,
+    /// Certificate revocation list, when revocation is checked.
+    pub crl: Option<PathBuf>,
+    /// Maximum records per batch (RESOURCE_EXHAUSTED above it).
+    pub max_batch_records: usize,
+    /// Maximum decoded gRPC message size, bytes.
+    pub max_message_bytes: usize,
+    /// Retention in years (`None`: keep records until withdrawn).
+    pub retention_years: Option<u32>,
+    /// Period of scheduled full linkage jobs.
+    pub link_every: Option<Duration>,
+    /// Operator-configured project fingerprint.
+    pub encoding_fingerprint: Option<[u8; 32]>,
+}
+
+impl ServerConfig {
+    /// Defaults with the given data and PKI directories (tests, the demo).
+    pub fn new(data_dir: impl Into<PathBuf>, pki_dir: impl Into<PathBuf>) -> ServerConfig {
+        let settings = ServeSettings {
+            data: Some(data_dir.into()),
+            pki: Some(pki_dir.into()),
+            ..ServeSettings::default()
+        };
+        // Only the defaults are resolved here, and they are valid.
+        match settings.resolve() {
+            Ok(config) => config,
+            Err(_) => unreachable!("the built-in defaults are valid"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flag beats the file, the file beats the default; bad values are named.
+    #[test]
+    fn precedence_and_validation() {
+        let flags = ServeSettings {
+            max_batch_records: Some(500),
+            ..Default::default()
+        };
+        let file: ServeSettings =
+            toml::from_str("max_batch_records = 900\nretention_years = 7\nlink_every = \"6h\"\n")
+                .unwrap();
+        let config = flags.or(file).resolve().unwrap();
+        assert_eq!(config.max_batch_records, 500);
+        assert_eq!(config.retention_years, Some(7));
+        assert_eq!(config.link_every, Some(Duration::from_secs(6 * 3600)));
+        let err = ServeSettings {
+            max_batch_records: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("max_batch_records"));
+        assert!(toml::from_str::<ServeSettings>("colour = 1").is_err());
+    }
+}
