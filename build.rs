@@ -32,8 +32,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        // RPCs a module does not serve yet answer UNIMPLEMENTED.
-        .generate_default_stubs(true)
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -8,6 +8,10 @@
 pub mod output;
 
 mod admin;
+mod agency;
+pub mod analyst;
+mod auditor;
+mod operator;
 mod serve;
 
 use std::io::Write;
@@ -38,12 +42,42 @@ pub enum Command {
         #[command(subcommand)]
         action: PkiCommand,
     },
+    /// Create a 32-byte linkage secret (mode 0600; refuses to overwrite).
+    Keygen {
+        /// Where to write the secret.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate a synthetic population: agency CSVs, schema files and the truth.
+    Synth(agency::SynthArgs),
+    /// Encode an agency CSV into exactly what would be sent (JSON lines).
+    Encode(agency::EncodeArgs),
+    /// Encode an agency CSV on the fly and submit it over mTLS.
+    Submit(agency::SubmitArgs),
+    /// Withdraw the agency's records listed in a CSV.
+    Withdraw(agency::WithdrawArgs),
     /// Run the linkage service.
     Serve(serve::ServeArgs),
     /// Print the principal and role the server sees for a certificate.
     Whoami(ConnectArgs),
     /// Print record counts, persons, log size and jobs (operator).
     Status(ConnectArgs),
+    /// Run a full linkage job and print its summary (operator).
+    Link(operator::LinkArgs),
+    /// Print the linkage job history (operator).
+    Jobs(ConnectArgs),
+    /// Print the linkage map record ref -> person id (operator: all; agency: its own).
+    Persons(ConnectArgs),
+    /// Linkage quality of a linkage map against a known truth.
+    Evaluate(operator::EvaluateArgs),
+    /// The repeat-victimisation report (analyst).
+    Report(analyst::ReportArgs),
+    /// The transparency log (auditor).
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        action: auditor::AuditCommand,
+    },
 }
 
 /// `veilink pki ...`.
@@ -146,6 +180,9 @@ cli_error_from!(
     crate::pki::PkiError,
     crate::server::ServerError,
     crate::client::ClientError,
+    crate::client::submit::SubmitError,
+    crate::encode::EncodeError,
+    crate::synth::SynthError,
 );
 
 impl From<std::io::Error> for CliError {
@@ -166,13 +203,24 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Pki { action } => admin::pki(action, format, out),
+        Command::Keygen { out: file } => agency::keygen(file, format, out),
+        Command::Synth(args) => agency::synth(args, format, out),
+        Command::Encode(args) => agency::encode(args),
+        Command::Submit(args) => agency::submit(args, format, out),
+        Command::Withdraw(args) => agency::withdraw(args, format, out),
         Command::Whoami(args) => runtime()?.block_on(admin::whoami(args, format, out)),
         Command::Status(args) => runtime()?.block_on(admin::status(args, format, out)),
+        Command::Link(args) => runtime()?.block_on(operator::link(args, format, out)),
+        Command::Jobs(args) => runtime()?.block_on(operator::jobs(args, format, out)),
+        Command::Persons(args) => runtime()?.block_on(operator::persons(args, format, out)),
+        Command::Evaluate(args) => operator::evaluate(args, format, out),
+        Command::Report(args) => runtime()?.block_on(analyst::report(args, format, out)),
+        Command::Audit { action } => runtime()?.block_on(auditor::run(action, format, out)),
     }
 }
 
 /// A multi-threaded tokio runtime for client commands.
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)

@@ -4,6 +4,10 @@
 //! (`DIR/ca.pem` to verify the server, `DIR/NAME.pem` + `DIR/NAME.key` to
 //! prove who we are). The per-service helpers build on it.
 
+pub mod audit;
+pub mod submit;
+pub mod withdraw;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -38,9 +42,16 @@ pub enum ClientError {
         /// The transport error, with its causes.
         message: String,
     },
-    /// The server answered an RPC with an error status.
+    /// The server answered an RPC with an error status. (Not a `source`:
+    /// the message already says everything, once.)
     #[error("{}: {}", code_name(.0.code()), .0.message())]
-    Status(#[from] tonic::Status),
+    Status(tonic::Status),
+}
+
+impl From<tonic::Status> for ClientError {
+    fn from(status: tonic::Status) -> ClientError {
+        ClientError::Status(status)
+    }
 }
 
 impl ClientError {

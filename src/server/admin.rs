@@ -6,7 +6,10 @@ use tonic::{Request, Response, Status};
 
 use super::ServiceState;
 use super::auth::principal;
+use super::error::ServiceError;
+use super::writer::read_counter;
 use crate::pb::v1 as pb;
+use crate::store::{META_FINGERPRINT, TreeName};
 
 /// The `veilink.v1.Admin` service.
 pub(crate) struct AdminService {
@@ -41,16 +44,72 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let store_bytes = self
-            .state
+        let state = &self.state;
+        let store_bytes = state.store.size_on_disk().map_err(ServiceError::from)?;
+        let names = state
+            .agencies
+            .read()
+            .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?
+            .names()
+            .to_vec();
+        let mut agencies = Vec::with_capacity(names.len());
+        let mut records = 0;
+        for (code, name) in names.iter().enumerate() {
+            let code = code as u16;
+            let counts = pb::AgencyCounts {
+                agency: name.clone(),
+                records: read_counter(&state.store, "records", code).map_err(ServiceError::from)?,
+                withdrawn: read_counter(&state.store, "withdrawn", code)
+                    .map_err(ServiceError::from)?,
+                batches: read_counter(&state.store, "batches", code).map_err(ServiceError::from)?,
+            };
+            records += counts.records;
+            agencies.push(counts);
+        }
+        agencies.sort_by(|a, b| a.agency.cmp(&b.agency));
+        let latest_job = state.jobs.list(1).into_iter().next();
+        // A running full job holds the linkage lock; report what is known then.
+        let (persons, quarantined) = match state.linkage.try_read() {
+            Ok(linkage) => (
+                linkage.index.stats().persons as u64,
+                linkage
+                    .index
+                    .quarantined()
+                    .into_iter()
+                    .map(|q| pb::QuarantinedKey {
+                        rule: u32::from(q.rule),
+                        records: q.records as u64,
+                    })
+                    .collect(),
+            ),
+            Err(_) => (latest_job.as_ref().map_or(0, |j| j.persons), Vec::new()),
+        };
+        let (log_size, _) = state.store.log().head().map_err(ServiceError::from)?;
+        let fingerprint = state
             .store
-            .size_on_disk()
-            .map_err(super::ServiceError::from)?;
+            .tree(TreeName::Meta)
+            .get(META_FINGERPRINT)
+            .map_err(|e| ServiceError::from(crate::store::StoreError::from(e)))?
+            .map(|v| hex(&v))
+            .unwrap_or_default();
         Ok(Response::new(pb::StatusResponse {
+            agencies,
+            records,
+            persons,
+            log_size,
             store_bytes,
-            last_job_state: "none".into(),
+            jobs: state.jobs.count() as u64,
+            last_job_state: latest_job.map_or("none".to_string(), |j| {
+                serde_json::to_value(j.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            }),
+            // Batches are linked before their receipts are sent.
+            linkage_lag_records: 0,
+            quarantined,
+            encoding_fingerprint: fingerprint,
             version: env!("CARGO_PKG_VERSION").into(),
-            ..Default::default()
         }))
     }
 }

@@ -14,6 +14,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::ServerError;
+use crate::analysis::DisclosureRules;
+use crate::link::LinkConfig;
 
 /// Default data directory (relative to the working directory).
 pub const DEFAULT_DATA_DIR: &str = "veilink-data";
@@ -51,7 +53,26 @@ pub struct ServeSettings {
     /// The project's encoding fingerprint (64 hex digits); when unset, the
     /// first accepted batch fixes it.
     pub encoding_fingerprint: Option<String>,
+    /// Origin line of the transparency log's checkpoints.
+    pub log_origin: Option<String>,
+    /// Linkage guards (`[linkage]`).
+    pub linkage: Option<LinkageSettings>,
+    /// Disclosure control (`[disclosure]`): set by the operator, never by the analyst.
+    pub disclosure: Option<DisclosureRules>,
 }
+
+/// The linkage settings an operator may change (`docs/LINKAGE.md`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkageSettings {
+    /// A blocking key shared by more distinct records than this is quarantined.
+    pub quarantine_limit: Option<u32>,
+    /// No person grows beyond this many records.
+    pub max_cluster_size: Option<u32>,
+}
+
+/// Default origin line of the checkpoints (C2SP tlog-checkpoint).
+pub const DEFAULT_LOG_ORIGIN: &str = "veilink.local/log";
 
 mod humantime_serde_opt {
     use std::time::Duration;
@@ -88,6 +109,9 @@ impl ServeSettings {
             retention_years: self.retention_years.or(fallback.retention_years),
             link_every: self.link_every.or(fallback.link_every),
             encoding_fingerprint: self.encoding_fingerprint.or(fallback.encoding_fingerprint),
+            log_origin: self.log_origin.or(fallback.log_origin),
+            linkage: self.linkage.or(fallback.linkage),
+            disclosure: self.disclosure.or(fallback.disclosure),
         }
     }
 
@@ -126,6 +150,24 @@ impl ServeSettings {
                 })
             })
             .transpose()?;
+        let mut linkage = LinkConfig::default();
+        if let Some(settings) = &self.linkage {
+            if let Some(limit) = settings.quarantine_limit {
+                linkage.quarantine_limit = limit;
+            }
+            if let Some(size) = settings.max_cluster_size {
+                linkage.max_cluster_size = size;
+            }
+        }
+        if linkage.quarantine_limit < 2 || linkage.max_cluster_size < 2 {
+            return Err(ServerError::Config(
+                "linkage.quarantine_limit and linkage.max_cluster_size must be at least 2".into(),
+            ));
+        }
+        let disclosure = self.disclosure.unwrap_or_default();
+        disclosure
+            .validate()
+            .map_err(|e| ServerError::Config(format!("disclosure: {e}")))?;
         Ok(ServerConfig {
             data_dir: self.data.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen: match self.listen {
@@ -141,6 +183,11 @@ impl ServeSettings {
             retention_years: self.retention_years,
             link_every: self.link_every,
             encoding_fingerprint,
+            log_origin: self
+                .log_origin
+                .unwrap_or_else(|| DEFAULT_LOG_ORIGIN.to_string()),
+            linkage,
+            disclosure,
         })
     }
 }
@@ -179,6 +226,12 @@ pub struct ServerConfig {
     pub link_every: Option<Duration>,
     /// Operator-configured project fingerprint.
     pub encoding_fingerprint: Option<[u8; 32]>,
+    /// Origin line of the checkpoints.
+    pub log_origin: String,
+    /// The linkage configuration (rules, weights, guards).
+    pub linkage: LinkConfig,
+    /// Disclosure-control rules of reports.
+    pub disclosure: DisclosureRules,
 }
 
 impl ServerConfig {

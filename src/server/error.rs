@@ -29,6 +29,9 @@ pub enum ServiceError {
     /// The named object does not exist (only ever said to the operator).
     #[error("{0}")]
     NotFound(String),
+    /// The service cannot take the request now (writes stopped, no checkpoint yet).
+    #[error("{0}")]
+    Unavailable(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -45,6 +48,7 @@ impl From<ServiceError> for Status {
             ServiceError::ResourceExhausted(m) => Status::resource_exhausted(m),
             ServiceError::PermissionDenied(m) => Status::permission_denied(m),
             ServiceError::NotFound(m) => Status::not_found(m),
+            ServiceError::Unavailable(m) => Status::unavailable(m),
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 Status::internal("internal store error")

@@ -1,0 +1,258 @@
+//! End-to-end ingest benchmark (issue 5): three agencies stream pre-encoded
+//! synthetic registrations concurrently over mTLS on loopback to a real
+//! `veilink serve` process (durable, linked receipts), next to raw sled
+//! writing the same keys and values in the same batches with a flush per
+//! batch, in the same run. Reports records/s for both and the server's peak
+//! RSS (VmHWM from /proc).
+//!
+//! Not a criterion bench: one run of each is the measurement.
+//!
+//! ```text
+//! cargo bench --bench ingest -- [--persons N] [--error-rate R] [--batch B] [--seed S]
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use veilink::encode::{Encoder, LinkageSecret, RecordReader, Schema};
+use veilink::pb::v1 as pb;
+use veilink::synth::{SynthConfig, generate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_veilink");
+const AGENCIES: [&str; 3] = ["police", "care", "victim-support"];
+
+struct Args {
+    persons: u64,
+    error_rate: f64,
+    batch: usize,
+    seed: u64,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        persons: 200_000,
+        error_rate: 0.05,
+        batch: 2_000,
+        seed: 1,
+    };
+    let raw: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < raw.len() {
+        let value = raw.get(i + 1).cloned().unwrap_or_default();
+        match raw[i].as_str() {
+            "--persons" => args.persons = value.parse().expect("--persons"),
+            "--error-rate" => args.error_rate = value.parse().expect("--error-rate"),
+            "--batch" => args.batch = value.parse().expect("--batch"),
+            "--seed" => args.seed = value.parse().expect("--seed"),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    args
+}
+
+/// Every agency's records, encoded, in batches ready to send.
+fn prepare(dir: &Path, args: &Args, secret: &LinkageSecret) -> Vec<(String, Vec<pb::RecordBatch>)> {
+    let config = SynthConfig {
+        persons: args.persons,
+        seed: args.seed,
+        error_rate: args.error_rate,
+        ..SynthConfig::default()
+    };
+    generate(&config, dir).expect("synth");
+    AGENCIES
+        .iter()
+        .map(|agency| {
+            let schema = Schema::load(&dir.join(format!("{agency}.schema.toml"))).expect("schema");
+            let encoder = Encoder::new(secret, &schema);
+            let records: Vec<pb::Record> =
+                RecordReader::open(&encoder, &dir.join(format!("{agency}.csv")))
+                    .expect("csv")
+                    .map(|r| veilink::wire::record_to_proto(&r.expect("line")))
+                    .collect();
+            let batches = records
+                .chunks(args.batch)
+                .map(|chunk| pb::RecordBatch {
+                    batch_id: veilink::wire::batch_id(agency, chunk).to_vec(),
+                    encoding_fingerprint: encoder.fingerprint().to_vec(),
+                    records: chunk.to_vec(),
+                })
+                .collect();
+            (agency.to_string(), batches)
+        })
+        .collect()
+}
+
+/// Writes the same keys and values with raw sled: one `Batch` per intake
+/// batch, each followed by a durable flush.
+fn raw_sled(dir: &Path, work: &[(String, Vec<pb::RecordBatch>)]) -> (u64, Duration) {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(256 * 1024 * 1024)
+        .open()
+        .expect("sled");
+    let records = db.open_tree("records").expect("tree");
+    let start = Instant::now();
+    let mut count = 0u64;
+    std::thread::scope(|scope| {
+        for (code, (_, batches)) in work.iter().enumerate() {
+            let (records, db) = (records.clone(), db.clone());
+            scope.spawn(move || {
+                for batch in batches {
+                    let mut writes = sled::Batch::default();
+                    for record in &batch.records {
+                        let mut key = (code as u16).to_be_bytes().to_vec();
+                        key.extend_from_slice(&record.record_ref);
+                        // The stored value is about as large as the wire record.
+                        writes.insert(key, prost::Message::encode_to_vec(record));
+                    }
+                    records.apply_batch(writes).expect("apply");
+                    db.flush().expect("flush");
+                }
+            });
+            count += batches.iter().map(|b| b.records.len() as u64).sum::<u64>();
+        }
+    });
+    (count, start.elapsed())
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        println!("ingest: bench");
+        return;
+    }
+    let args = args();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let secret = LinkageSecret::from_bytes([9; 32]);
+    let prepared = Instant::now();
+    let work = Arc::new(prepare(&dir.join("synth"), &args, &secret));
+    let total: u64 = work
+        .iter()
+        .flat_map(|(_, b)| b)
+        .map(|b| b.records.len() as u64)
+        .sum();
+    eprintln!(
+        "prepared {total} records of {} persons in {:.1}s",
+        args.persons,
+        prepared.elapsed().as_secs_f64()
+    );
+
+    let (raw_count, raw_time) = raw_sled(&dir.join("raw-sled"), &work);
+    let raw_rate = raw_count as f64 / raw_time.as_secs_f64();
+
+    let pki = dir.join("pki");
+    veilink::pki::init(&pki, &AGENCIES.map(String::from), false).expect("pki");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(dir.join("store"))
+        .arg("--pki")
+        .arg(&pki)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines.next().expect("server exited").expect("read");
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            if let Some(a) = v["fields"]["address"].as_str() {
+                break a.to_string();
+            }
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let url = format!("https://{addr}");
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let started = Instant::now();
+    let acknowledged: u64 = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for index in 0..work.len() {
+            let (work, url, pki) = (work.clone(), url.clone(), pki.clone());
+            tasks.push(tokio::spawn(async move {
+                let (agency, batches) = &work[index];
+                let channel = veilink::client::connect(&url, &pki, agency)
+                    .await
+                    .expect("connect");
+                let mut client = pb::intake_client::IntakeClient::new(channel)
+                    .max_encoding_message_size(64 << 20);
+                // At most 4 unacknowledged batches: the stream is fed from a
+                // bounded channel as receipts come back.
+                let (tx, rx) = tokio::sync::mpsc::channel(4);
+                let mut stream = client
+                    .submit(tokio_stream::wrappers::ReceiverStream::new(rx))
+                    .await
+                    .expect("submit")
+                    .into_inner();
+                let mut sent = 0;
+                let mut accepted = 0u64;
+                let mut received = 0;
+                while sent < batches.len().min(4) {
+                    tx.send(batches[sent].clone()).await.expect("send");
+                    sent += 1;
+                }
+                while received < batches.len() {
+                    let receipt = stream.message().await.expect("receipt").expect("more");
+                    accepted += u64::from(receipt.accepted);
+                    received += 1;
+                    if sent < batches.len() {
+                        tx.send(batches[sent].clone()).await.expect("send");
+                        sent += 1;
+                    }
+                }
+                accepted
+            }));
+        }
+        let mut sum = 0;
+        for task in tasks {
+            sum += task.await.expect("task");
+        }
+        sum
+    });
+    let elapsed = started.elapsed();
+    let rate = acknowledged as f64 / elapsed.as_secs_f64();
+    let rss = peak_rss_kib(child.id());
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    println!(
+        "ingest: {acknowledged} records ({} persons, error rate {}, batches of {}), 3 concurrent agency streams",
+        args.persons, args.error_rate, args.batch
+    );
+    println!(
+        "  end to end over mTLS (validated, re-keyed, linked, logged, fsynced): {:.2}s, {rate:.0} records/s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  raw sled, same keys and values and batches, flush per batch:       {:.2}s, {raw_rate:.0} records/s",
+        raw_time.as_secs_f64()
+    );
+    println!("  end to end / raw sled: {:.0}%", 100.0 * rate / raw_rate);
+    println!("  server peak RSS: {:.0} MiB", rss as f64 / 1024.0);
+}

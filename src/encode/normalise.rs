@@ -1,0 +1,412 @@
+//! Field-level normalisation (`docs/ENCODING.md`, "Normalisation", version
+//! [`NORMALISATION_VERSION`](super::NORMALISATION_VERSION)): the raw fields of
+//! one registration become a [`NormalisedPerson`], the only input of match
+//! tokens and Bloom encodings.
+//!
+//! What Dutch registrations contain and how it is handled: tussenvoegsels
+//! before, after (`Veld, in 't`) or inside a surname are recognised and dropped
+//! from the surname key; hyphenated double names split into components; given
+//! names reduce to the first given name and its initial (`J.P.` gives only an
+//! initial); placeholders (`onbekend`, `NN`, `000000000`, ...) become missing;
+//! a BSN must pass the 11-proef, else it is dropped and counted.
+
+use super::dates::BirthDate;
+use super::schema::NationalIdCheck;
+use super::text::{Folded, Keep, fold, pack, pack_all};
+use crate::vocab::Sex;
+
+/// Surname particles (tussenvoegsels) in folded form: the single words of the
+/// Dutch civil registry's table of prefixes (RvIG, BRP "Tabel 36,
+/// Voorvoegseltabel"), after folding (`'t` → `t`, `bij` → `by`, `uijt` → `uyt`).
+pub const PARTICLES: &[&str] = &PARTICLE_LIST;
+
+const PARTICLE_LIST: [&str; 70] = [
+    "a", "aan", "af", "al", "am", "auf", "aus", "ben", "bin", "boven", "by", "d", "da", "dal",
+    "dall", "dalla", "das", "de", "degli", "dei", "del", "della", "den", "der", "des", "di", "die",
+    "do", "don", "dos", "du", "el", "gen", "het", "i", "im", "in", "l", "la", "las", "le", "les",
+    "lo", "los", "m", "op", "over", "s", "t", "te", "ten", "ter", "tho", "thoe", "thor", "to",
+    "toe", "tot", "uit", "unter", "uyt", "van", "ver", "vom", "von", "voor", "vor", "zu", "zum",
+    "zur",
+];
+
+/// Length in bytes of the longest entry of [`PARTICLES`]: longer words need no
+/// lookup (most surnames).
+const LONGEST_PARTICLE: usize = 5;
+
+/// [`PARTICLES`], packed.
+static PARTICLE_KEYS: [u128; PARTICLES.len()] = pack_all(PARTICLE_LIST);
+
+/// True when a folded word is a surname particle.
+fn is_particle(word: &str) -> bool {
+    word.len() <= LONGEST_PARTICLE && PARTICLE_KEYS.contains(&pack(word.as_bytes()))
+}
+
+/// Rule 6 uses at most this many surname components (the first ones, surname
+/// before birth surname); bounds tokens per record.
+pub const MAX_SURNAME_PARTS: usize = 4;
+
+/// The raw fields of one registration, as cut from the CSV by the schema.
+/// Every text field is the cell as decoded (untrimmed is fine); `None` when the
+/// export lacks the column.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPerson<'a> {
+    /// All given names, or initials.
+    pub given_names: Option<&'a str>,
+    /// The tussenvoegsel column.
+    pub surname_prefix: Option<&'a str>,
+    /// The surname in use.
+    pub surname: Option<&'a str>,
+    /// The surname at birth.
+    pub birth_surname: Option<&'a str>,
+    /// The date of birth, already parsed with the column's format.
+    pub date_of_birth: Option<BirthDate>,
+    /// Registered sex, already mapped through the schema.
+    pub sex: Sex,
+    /// BSN or another register's id.
+    pub national_id: Option<&'a str>,
+    /// Postal code.
+    pub postcode: Option<&'a str>,
+    /// House number with optional addition.
+    pub house_number: Option<&'a str>,
+    /// Place of residence.
+    pub place_of_residence: Option<&'a str>,
+    /// Place of birth.
+    pub place_of_birth: Option<&'a str>,
+}
+
+impl Default for RawPerson<'_> {
+    /// Every field missing, sex `unknown`.
+    fn default() -> Self {
+        RawPerson {
+            given_names: None,
+            surname_prefix: None,
+            surname: None,
+            birth_surname: None,
+            date_of_birth: None,
+            sex: Sex::Unknown,
+            national_id: None,
+            postcode: None,
+            house_number: None,
+            place_of_residence: None,
+            place_of_birth: None,
+        }
+    }
+}
+
+/// A national id that passed its check, tagged with its scheme so that a BSN
+/// never equals another register's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NationalId {
+    /// `bsn` or `none`.
+    pub scheme: NationalIdCheck,
+    /// Nine digits for a BSN; the folded id otherwise.
+    pub value: String,
+}
+
+impl NationalId {
+    /// The scheme tag used in canonical byte strings: `"bsn"` or `"none"`.
+    pub fn scheme_tag(&self) -> &'static str {
+        match self.scheme {
+            NationalIdCheck::Bsn => "bsn",
+            NationalIdCheck::None => "none",
+        }
+    }
+}
+
+/// The normalised fields of one registration; `None` means missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NormalisedPerson {
+    /// The first given name (at least two letters, not an abbreviation).
+    pub given_name: Option<String>,
+    /// The first letter of the first given name, also from initials.
+    pub initial: Option<String>,
+    /// The surname key: the birth surname's components if a birth surname is
+    /// given, else the surname's, concatenated without separators.
+    pub surname: Option<String>,
+    /// Distinct components (two letters or more) of the surname and the birth
+    /// surname, surname first, at most [`MAX_SURNAME_PARTS`]: for rule 6.
+    pub surname_parts: Vec<String>,
+    /// What is known of the date of birth.
+    pub date_of_birth: Option<BirthDate>,
+    /// Registered sex; `None` for `unknown`.
+    pub sex: Option<Sex>,
+    /// The checked national id.
+    pub national_id: Option<NationalId>,
+    /// True when a BSN was present but failed the 11-proef (dropped, counted).
+    pub national_id_invalid: bool,
+    /// The folded postcode, without spaces.
+    pub postcode: Option<String>,
+    /// The house number without addition or leading zeros.
+    pub house_number: Option<String>,
+    /// The folded place of residence, without spaces.
+    pub place_of_residence: Option<String>,
+    /// The folded place of birth, without spaces.
+    pub place_of_birth: Option<String>,
+}
+
+/// Normalises the raw fields of one registration.
+pub fn normalise(raw: &RawPerson<'_>, check: NationalIdCheck) -> NormalisedPerson {
+    let (given_name, initial) = raw.given_names.map(given_name).unwrap_or_default();
+    let surname_words = raw.surname.map(surname_components).unwrap_or_default();
+    let birth_words = raw
+        .birth_surname
+        .map(surname_components)
+        .unwrap_or_default();
+    let key_words = if birth_words.is_empty() {
+        &surname_words
+    } else {
+        &birth_words
+    };
+    let surname = (!key_words.is_empty()).then(|| key_words.concat());
+    let mut surname_parts: Vec<String> = Vec::new();
+    for part in surname_words.iter().chain(&birth_words) {
+        if part.chars().count() >= 2
+            && !surname_parts.contains(part)
+            && surname_parts.len() < MAX_SURNAME_PARTS
+        {
+            surname_parts.push(part.clone());
+        }
+    }
+    let (national_id, national_id_invalid) = match raw.national_id.map(|id| national_id(id, check))
+    {
+        Some(Checked::Valid(id)) => (Some(id), false),
+        Some(Checked::Invalid) => (None, true),
+        Some(Checked::Missing) | None => (None, false),
+    };
+    NormalisedPerson {
+        given_name,
+        initial,
+        surname,
+        surname_parts,
+        date_of_birth: raw.date_of_birth,
+        sex: (raw.sex != Sex::Unknown).then_some(raw.sex),
+        national_id,
+        national_id_invalid,
+        postcode: raw.postcode.and_then(postcode),
+        house_number: raw.house_number.and_then(house_number),
+        place_of_residence: raw.place_of_residence.and_then(place),
+        place_of_birth: raw.place_of_birth.and_then(place),
+    }
+}
+
+/// Folds a cell; `None` if it is empty or a placeholder.
+fn folded(raw: &str, keep: Keep) -> Option<Folded> {
+    let folded = fold(raw, keep);
+    (!folded.is_empty() && !folded.is_placeholder()).then_some(folded)
+}
+
+/// First given name and initial (`docs/ENCODING.md`, "Given names").
+fn given_name(raw: &str) -> (Option<String>, Option<String>) {
+    let Some(folded) = folded(raw, Keep::Letters) else {
+        return (None, None);
+    };
+    let Some((first, abbreviated)) = folded.words().next() else {
+        return (None, None);
+    };
+    let initial = first.chars().next().map(String::from);
+    let is_name = !abbreviated && first.chars().count() >= 2;
+    (is_name.then(|| first.to_string()), initial)
+}
+
+/// The components of a surname cell (`docs/ENCODING.md`, "Surnames"): its
+/// words that are not particles, in order; if every word is a particle (the
+/// surname `Van`), the whole cell concatenated is the one component.
+fn surname_components(raw: &str) -> Vec<String> {
+    let Some(folded) = folded(raw, Keep::Letters) else {
+        return Vec::new();
+    };
+    let components: Vec<String> = folded
+        .words()
+        .filter(|(word, _)| !is_particle(word))
+        .map(|(word, _)| word.to_string())
+        .collect();
+    if components.is_empty() {
+        vec![folded.joined().to_string()]
+    } else {
+        components
+    }
+}
+
+/// Outcome of checking a national id.
+enum Checked {
+    Missing,
+    Invalid,
+    Valid(NationalId),
+}
+
+/// Checks a national id (`docs/ENCODING.md`, "National id").
+fn national_id(raw: &str, check: NationalIdCheck) -> Checked {
+    let Some(folded) = folded(raw, Keep::LettersAndDigits) else {
+        return Checked::Missing;
+    };
+    let mut value = folded.joined().to_string();
+    if check == NationalIdCheck::Bsn && value.len() == 8 {
+        value.insert(0, '0');
+    }
+    let first = value.as_bytes()[0];
+    if value.bytes().all(|b| b == first) && first.is_ascii_digit() {
+        return Checked::Missing;
+    }
+    if check == NationalIdCheck::Bsn && !passes_11_proef(&value) {
+        return Checked::Invalid;
+    }
+    Checked::Valid(NationalId {
+        scheme: check,
+        value,
+    })
+}
+
+/// The BSN 11-proef: nine ASCII digits d₁…d₉ with
+/// 9·d₁ + 8·d₂ + … + 2·d₈ − d₉ ≡ 0 (mod 11) (Wet algemene bepalingen
+/// burgerservicenummer; the "elfproef" for BSNs, last weight −1).
+pub fn passes_11_proef(digits: &str) -> bool {
+    let bytes = digits.as_bytes();
+    if bytes.len() != 9 || !bytes.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let sum: i32 = bytes
+        .iter()
+        .zip([9, 8, 7, 6, 5, 4, 3, 2, -1])
+        .map(|(b, weight)| i32::from(b - b'0') * weight)
+        .sum();
+    sum % 11 == 0
+}
+
+/// Folded postcode without separators; missing when all its digits are `0`.
+fn postcode(raw: &str) -> Option<String> {
+    let value = folded(raw, Keep::LettersAndDigits)?.joined().to_string();
+    let mut digits = value.bytes().filter(u8::is_ascii_digit).peekable();
+    let all_zero = digits.peek().is_some() && digits.all(|b| b == b'0');
+    (!all_zero).then_some(value)
+}
+
+/// The first run of ASCII digits in the first word that has one, without
+/// leading zeros; missing when there is none or it is `0`.
+fn house_number(raw: &str) -> Option<String> {
+    let folded = folded(raw, Keep::LettersAndDigits)?;
+    let (word, _) = folded
+        .words()
+        .find(|(w, _)| w.bytes().any(|b| b.is_ascii_digit()))?;
+    let number: String = word
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .skip_while(|c| *c == '0')
+        .collect();
+    (!number.is_empty()).then_some(number)
+}
+
+/// Folded place name (letters only), words concatenated.
+fn place(raw: &str) -> Option<String> {
+    folded(raw, Keep::Letters).map(|folded| folded.joined().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(surname: &str, birth: Option<&str>) -> NormalisedPerson {
+        normalise(
+            &RawPerson {
+                surname: Some(surname),
+                birth_surname: birth,
+                ..RawPerson::default()
+            },
+            NationalIdCheck::Bsn,
+        )
+    }
+
+    /// The particle table's longest entry is [`LONGEST_PARTICLE`] and lookups
+    /// find its entries only.
+    #[test]
+    fn particle_lookup() {
+        assert!(is_particle("van") && is_particle("uyt") && !is_particle("vanden"));
+        assert_eq!(
+            PARTICLES.iter().map(|p| p.len()).max(),
+            Some(LONGEST_PARTICLE)
+        );
+    }
+
+    /// Tussenvoegsels before, after and inside give the same surname key.
+    #[test]
+    fn tussenvoegsel_positions() {
+        for written in [
+            "de Vries",
+            "Vries, de",
+            "Vries de",
+            "DE VRIES",
+            "de  Vries.",
+        ] {
+            assert_eq!(
+                person(written, None).surname.as_deref(),
+                Some("vries"),
+                "{written}"
+            );
+        }
+        assert_eq!(person("Veld, in 't", None).surname.as_deref(), Some("veld"));
+        assert_eq!(person("Van", None).surname.as_deref(), Some("van"));
+    }
+
+    /// A married double name shares a component with the birth surname, and the
+    /// birth surname is the surname key when given.
+    #[test]
+    fn double_names() {
+        let married = person("Jansen-de Vries", Some("de Vries"));
+        assert_eq!(married.surname.as_deref(), Some("vries"));
+        assert_eq!(married.surname_parts, ["jansen", "vries"]);
+        assert_eq!(
+            person("Jansen-de Vries", None).surname.as_deref(),
+            Some("jansenvries")
+        );
+    }
+
+    /// Initials give an initial but no given name; full names give both.
+    #[test]
+    fn initials() {
+        assert_eq!(given_name("J.P."), (None, Some("j".into())));
+        assert_eq!(given_name("Th. Maria"), (None, Some("t".into())));
+        assert_eq!(
+            given_name("Jan-Willem"),
+            (Some("jan".into()), Some("j".into()))
+        );
+        assert_eq!(given_name("N.N."), (None, None));
+        assert_eq!(
+            given_name("IJsbrand"),
+            (Some("ysbrand".into()), Some("y".into()))
+        );
+    }
+
+    /// The 11-proef accepts known-valid BSNs and rejects a changed digit.
+    #[test]
+    fn eleven_proof() {
+        // 111222333 and 123456782 are widely used valid test BSNs.
+        assert!(passes_11_proef("111222333"));
+        assert!(passes_11_proef("123456782"));
+        assert!(!passes_11_proef("123456789"));
+        assert!(!passes_11_proef("12345678"));
+        assert!(matches!(
+            national_id("000000000", NationalIdCheck::Bsn),
+            Checked::Missing
+        ));
+        assert!(matches!(
+            national_id("1234.56.789", NationalIdCheck::Bsn),
+            Checked::Invalid
+        ));
+        assert!(matches!(
+            national_id("12345678", NationalIdCheck::Bsn),
+            Checked::Invalid
+        ));
+    }
+
+    /// Postcodes, house numbers and places fold as documented.
+    #[test]
+    fn address_fields() {
+        assert_eq!(postcode("1234 ab").as_deref(), Some("1234ab"));
+        assert_eq!(postcode("0000 XX"), None);
+        assert_eq!(house_number("012-2").as_deref(), Some("12"));
+        assert_eq!(house_number("12 A").as_deref(), Some("12"));
+        assert_eq!(house_number("bis"), None);
+        assert_eq!(place("'s-Gravenhage").as_deref(), Some("sgravenhage"));
+        assert_eq!(place("Onbekend"), None);
+    }
+}

@@ -1,0 +1,387 @@
+//! [`encode_file`]: the body of `veilink encode` — stream a CSV of any size
+//! through a [`RecordReader`], write the JSON lines that would be sent and the
+//! local-only refs file, and count what happened.
+//!
+//! One thread reads raw lines in batches; scoped threads encode the batches;
+//! the calling thread writes them back in input order. Memory is bounded by
+//! the batches in flight (two per thread) times the longest line. Outputs are
+//! written to `NAME.partial` beside the target and renamed only when the whole
+//! input succeeded, so a failed run leaves existing files as they were ("bad
+//! input changes nothing").
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
+
+use super::csv_input::RecordReader;
+use super::encoder::Encoder;
+use super::record::EncodedRecord;
+use super::rules::RULES;
+use super::secret::hex;
+use super::{EncodeError, LineError};
+
+/// What to do with a data line that cannot be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Stop at the first bad line; write nothing.
+    Fail,
+    /// Skip the line, count it by reason, go on. Faults that would damage every
+    /// later line (wrong text encoding, I/O) still stop the run.
+    Skip,
+}
+
+/// Progress of a running encode, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Input bytes consumed.
+    pub bytes_read: u64,
+    /// Input size in bytes (0 if unknown).
+    pub bytes_total: u64,
+    /// Data lines read so far.
+    pub records_read: u64,
+}
+
+/// What an encode run did (printed by the CLI on stderr).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodeSummary {
+    /// Data lines read.
+    pub records_read: u64,
+    /// Records encoded and written.
+    pub records_encoded: u64,
+    /// Lines skipped under [`OnError::Skip`], by reason ([`LineError::reason`]).
+    pub skipped: BTreeMap<String, u64>,
+    /// Tokens written, by rule id (every rule listed, zeros included).
+    pub tokens_per_rule: BTreeMap<u16, u64>,
+    /// Records with a Bloom encoding.
+    pub bloom_encodings: u64,
+    /// National ids present but failing their check (dropped, not hashed).
+    pub invalid_national_ids: u64,
+}
+
+impl fmt::Display for EncodeSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "records read:          {}", self.records_read)?;
+        writeln!(f, "records encoded:       {}", self.records_encoded)?;
+        let skipped: u64 = self.skipped.values().sum();
+        writeln!(f, "records skipped:       {skipped}")?;
+        for (reason, count) in &self.skipped {
+            writeln!(f, "  {reason}: {count}")?;
+        }
+        writeln!(f, "invalid national ids:  {}", self.invalid_national_ids)?;
+        writeln!(f, "bloom encodings:       {}", self.bloom_encodings)?;
+        writeln!(f, "tokens per rule:")?;
+        for rule in RULES {
+            let count = self.tokens_per_rule.get(&rule.id.0).copied().unwrap_or(0);
+            writeln!(f, "  {:>2} {:<26} {count}", rule.id.0, rule.name)?;
+        }
+        Ok(())
+    }
+}
+
+/// Encodes a whole CSV file: writes one JSON line per encoded record to
+/// `output` (`docs/ENCODING.md`, "Output") and, if asked, a CSV
+/// `local_id,record_ref` (hex) to `refs_out` — that file stays with the agency.
+/// Both are created with mode 0600 on Unix and replace existing files only on
+/// success; records appear in input order. One thread reads, and as many
+/// threads as the machine has cores (at most 8) encode batches of 512 lines;
+/// at most two batches per thread are in flight, so memory stays bounded.
+/// `progress` is called after every batch written.
+///
+/// # Errors
+/// Header and schema-column errors before any line is read; the first
+/// [`LineError`] under [`OnError::Fail`] (or a non-skippable one under
+/// [`OnError::Skip`]); I/O errors on any file. On error no output file is
+/// created or changed.
+pub fn encode_file(
+    encoder: &Encoder,
+    input: &Path,
+    output: &Path,
+    refs_out: Option<&Path>,
+    on_error: OnError,
+    progress: Option<&mut dyn FnMut(Progress)>,
+) -> Result<EncodeSummary, EncodeError> {
+    let bytes_total = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+    let reader = RecordReader::open(encoder, input)?;
+    let out = PartialFile::create(output)?;
+    let refs = refs_out.map(PartialFile::create).transpose()?;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_THREADS);
+    let summary = {
+        let mut sink = OrderedSink {
+            json: BufWriter::with_capacity(1 << 18, &out.file),
+            refs: refs
+                .as_ref()
+                .map(|r| csv::Writer::from_writer(BufWriter::new(&r.file))),
+            output,
+            refs_out: refs_out.unwrap_or(output),
+            on_error,
+            summary: EncodeSummary {
+                tokens_per_rule: RULES.iter().map(|r| (r.id.0, 0)).collect(),
+                ..EncodeSummary::default()
+            },
+            next_batch: 0,
+            pending: BTreeMap::new(),
+            line: String::with_capacity(2048),
+        };
+        sink.write_refs(["local_id", "record_ref"])?;
+        encode_batches(reader, &mut sink, threads, bytes_total, progress)?;
+        sink.finish()?;
+        sink.summary
+    };
+    out.commit()?;
+    if let Some(refs) = refs {
+        refs.commit()?;
+    }
+    Ok(summary)
+}
+
+/// Encoding threads at most.
+const MAX_THREADS: usize = 8;
+
+/// Lines per batch handed to an encoding thread.
+const BATCH_LINES: usize = 512;
+
+/// One batch of raw lines (or reader errors), numbered in input order.
+type RawBatch = (u64, Vec<Result<csv::ByteRecord, LineError>>);
+
+/// One batch of encoded records (or line errors), numbered in input order.
+type EncodedBatch = (u64, Vec<Result<EncodedRecord, LineError>>);
+
+/// Reads batches in this thread, encodes them on `threads` scoped threads, and
+/// hands the results to `sink` in input order.
+fn encode_batches<R: Read, W: Write>(
+    mut reader: RecordReader<'_, R>,
+    sink: &mut OrderedSink<'_, W>,
+    threads: usize,
+    bytes_total: u64,
+    mut progress: Option<&mut dyn FnMut(Progress)>,
+) -> Result<(), EncodeError> {
+    let lines = reader.line_encoder().clone();
+    let (job_tx, job_rx) = mpsc::channel::<RawBatch>();
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<EncodedBatch>();
+    std::thread::scope(|scope| {
+        // Owned by this closure: dropped when it returns (also on error), which
+        // ends the workers before the scope joins them.
+        let job_tx = job_tx;
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (job_rx, done_tx, lines) = (&job_rx, done_tx.clone(), &lines);
+                scope.spawn(move || {
+                    // The lock is held only while taking a job, never while encoding.
+                    while let Ok(Ok((index, batch))) = job_rx.lock().map(|rx| rx.recv()) {
+                        let encoded = batch
+                            .into_iter()
+                            .map(|line| line.and_then(|record| lines.encode(&record)))
+                            .collect();
+                        if done_tx.send((index, encoded)).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(done_tx);
+        let in_flight_limit = 2 * threads as u64;
+        let (mut sent, mut reading) = (0u64, true);
+        loop {
+            while reading && sent - sink.next_batch < in_flight_limit {
+                let batch: Vec<_> = std::iter::from_fn(|| reader.read_line())
+                    .take(BATCH_LINES)
+                    .collect();
+                if batch.is_empty() || job_tx.send((sent, batch)).is_err() {
+                    reading = false;
+                } else {
+                    sent += 1;
+                }
+            }
+            if sink.next_batch == sent {
+                break;
+            }
+            match done_rx.recv_timeout(Duration::from_millis(200)) {
+                Ok((index, batch)) => sink.accept(index, batch)?,
+                // Workers end only when the job channel closes, which has not
+                // happened: one panicked. The scope re-raises its panic.
+                Err(_) if workers.iter().any(|w| w.is_finished()) => break,
+                Err(_) => continue,
+            }
+            if let Some(report) = progress.as_mut() {
+                report(Progress {
+                    bytes_read: reader.bytes_read(),
+                    bytes_total,
+                    records_read: sink.summary.records_read,
+                });
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Writes encoded batches in input order and counts what happened.
+struct OrderedSink<'p, W: Write> {
+    /// JSON lines.
+    json: W,
+    /// `local_id,record_ref` rows.
+    refs: Option<csv::Writer<W>>,
+    /// The JSON output path, for errors.
+    output: &'p Path,
+    /// The refs output path, for errors.
+    refs_out: &'p Path,
+    /// Skip or stop on a bad line.
+    on_error: OnError,
+    /// Counts so far.
+    summary: EncodeSummary,
+    /// The number of the next batch to write.
+    next_batch: u64,
+    /// Batches that arrived before their turn.
+    pending: BTreeMap<u64, Vec<Result<EncodedRecord, LineError>>>,
+    /// Reused JSON line buffer.
+    line: String,
+}
+
+impl<W: Write> OrderedSink<'_, W> {
+    /// Takes one encoded batch; writes it and every waiting batch after it once
+    /// it is the next in order.
+    fn accept(
+        &mut self,
+        index: u64,
+        batch: Vec<Result<EncodedRecord, LineError>>,
+    ) -> Result<(), EncodeError> {
+        self.pending.insert(index, batch);
+        while let Some(batch) = self.pending.remove(&self.next_batch) {
+            self.next_batch += 1;
+            for result in batch {
+                self.summary.records_read += 1;
+                match result {
+                    Ok(record) => self.write(&record)?,
+                    Err(error) => skip_or_fail(&mut self.summary, error, self.on_error)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, record: &EncodedRecord) -> Result<(), EncodeError> {
+        self.line.clear();
+        record.write_json_line(&mut self.line);
+        self.json
+            .write_all(self.line.as_bytes())
+            .map_err(|source| output_error(self.output, source))?;
+        self.write_refs([record.local_id.as_str(), &hex(&record.record_ref)])?;
+        let summary = &mut self.summary;
+        summary.records_encoded += 1;
+        summary.bloom_encodings += u64::from(record.bloom.is_some());
+        summary.invalid_national_ids += u64::from(record.national_id_invalid);
+        for token in &record.tokens {
+            *summary.tokens_per_rule.entry(token.rule.0).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn write_refs(&mut self, row: [&str; 2]) -> Result<(), EncodeError> {
+        match self.refs.as_mut() {
+            Some(refs) => refs
+                .write_record(row)
+                .map_err(|e| output_error(self.refs_out, e.into())),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes both outputs.
+    fn finish(&mut self) -> Result<(), EncodeError> {
+        self.json
+            .flush()
+            .map_err(|source| output_error(self.output, source))?;
+        match self.refs.as_mut() {
+            Some(refs) => refs
+                .flush()
+                .map_err(|source| output_error(self.refs_out, source)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn output_error(path: &Path, source: std::io::Error) -> EncodeError {
+    EncodeError::OutputIo {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn skip_or_fail(
+    summary: &mut EncodeSummary,
+    error: LineError,
+    on_error: OnError,
+) -> Result<(), EncodeError> {
+    if on_error == OnError::Fail || !error.is_skippable() {
+        return Err(error.into());
+    }
+    tracing::debug!(%error, "skipped line");
+    *summary.skipped.entry(error.reason()).or_default() += 1;
+    Ok(())
+}
+
+/// An output written beside its target and renamed into place on success;
+/// removed if dropped before [`PartialFile::commit`].
+struct PartialFile {
+    /// The open temporary file.
+    file: File,
+    /// `NAME.partial` beside the target.
+    partial: PathBuf,
+    /// The target path.
+    target: PathBuf,
+    /// Set once renamed, so drop leaves it alone.
+    committed: bool,
+}
+
+impl PartialFile {
+    fn create(target: &Path) -> Result<PartialFile, EncodeError> {
+        let mut name = target.file_name().unwrap_or_default().to_os_string();
+        name.push(".partial");
+        let partial = target.with_file_name(name);
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
+            .open(&partial)
+            .map_err(|source| EncodeError::OutputIo {
+                path: target.to_path_buf(),
+                source,
+            })?;
+        Ok(PartialFile {
+            file,
+            partial,
+            target: target.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    fn commit(mut self) -> Result<(), EncodeError> {
+        let io = |source| EncodeError::OutputIo {
+            path: self.target.clone(),
+            source,
+        };
+        self.file.sync_all().map_err(io)?;
+        std::fs::rename(&self.partial, &self.target).map_err(io)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: a leftover .partial file holds no more than the output would.
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Match-key rule set v1 (`docs/ENCODING.md`, "Rules"): which field
+//! combinations become tokens, and how a token is computed.
+//!
+//! A token is `BLAKE3-keyed(rule key, canonical byte string)`, where the rule
+//! key is derived from the linkage secret for that rule alone and the canonical
+//! byte string is the rule's field values, each with a 4-byte big-endian length
+//! prefix. A token exists only when every field of its rule is present. Rule
+//! ids and classes are fixed: the linkage service validates ids against
+//! [`RULES`] and weighs classes differently.
+
+use chrono::Datelike;
+
+use super::dates::digits;
+use super::keys::push_length_prefixed;
+use super::normalise::{MAX_SURNAME_PARTS, NormalisedPerson};
+use super::phonetic::phonetic_key;
+use super::record::MatchToken;
+
+/// A rule id: the number in the table of `docs/ENCODING.md` (1–12 in v1).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct RuleId(pub u16);
+
+/// How much a shared token of a rule says about two records being one person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleClass {
+    /// A national id: decisive, and conflicting ids forbid a link.
+    Identifier,
+    /// Name and full date of birth (or equivalent): a link on its own.
+    Strong,
+    /// A partial or variant date, or an initial: needs support.
+    Medium,
+    /// Shared by households or twins: evidence only.
+    Weak,
+}
+
+impl RuleClass {
+    /// Lower-case name (`identifier`, `strong`, `medium`, `weak`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleClass::Identifier => "identifier",
+            RuleClass::Strong => "strong",
+            RuleClass::Medium => "medium",
+            RuleClass::Weak => "weak",
+        }
+    }
+}
+
+/// One match-key rule.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchRule {
+    /// The fixed id (wire and store).
+    pub id: RuleId,
+    /// A stable snake_case name for reports and logs.
+    pub name: &'static str,
+    /// The fields in canonical order, as named in `docs/ENCODING.md`.
+    pub fields: &'static [&'static str],
+    /// Strength class, used by the linkage guards and weights.
+    pub class: RuleClass,
+    /// At most this many tokens per record (1 except for rule 6).
+    pub max_tokens: usize,
+    /// BLAKE3 `derive_key` context of the rule's key.
+    pub key_context: &'static str,
+}
+
+/// The most tokens any rule emits for one record (rule 6, one per surname part).
+pub const MAX_TOKENS_PER_RULE: usize = MAX_SURNAME_PARTS;
+
+const fn rule(
+    id: u16,
+    name: &'static str,
+    fields: &'static [&'static str],
+    class: RuleClass,
+    key_context: &'static str,
+) -> MatchRule {
+    MatchRule {
+        id: RuleId(id),
+        name,
+        fields,
+        class,
+        max_tokens: if id == 6 { MAX_TOKENS_PER_RULE } else { 1 },
+        key_context,
+    }
+}
+
+/// Rule set v1 ([`super::RULE_SET_VERSION`]), ordered by id.
+pub static RULES: &[MatchRule] = &[
+    rule(
+        1,
+        "national_id",
+        &["national_id_scheme", "national_id"],
+        RuleClass::Identifier,
+        "veilink encoding v1 match token rule 1 national_id",
+    ),
+    rule(
+        2,
+        "name_dob",
+        &["given_name", "surname", "dob"],
+        RuleClass::Strong,
+        "veilink encoding v1 match token rule 2 name_dob",
+    ),
+    rule(
+        3,
+        "surname_dob_postcode",
+        &["surname", "dob", "postcode"],
+        RuleClass::Strong,
+        "veilink encoding v1 match token rule 3 surname_dob_postcode",
+    ),
+    rule(
+        4,
+        "given_dob_postcode",
+        &["given_name", "dob", "postcode"],
+        RuleClass::Strong,
+        "veilink encoding v1 match token rule 4 given_dob_postcode",
+    ),
+    rule(
+        5,
+        "phonetic_name_dob",
+        &["phonetic(given_name)", "phonetic(surname)", "dob"],
+        RuleClass::Strong,
+        "veilink encoding v1 match token rule 5 phonetic_name_dob",
+    ),
+    rule(
+        6,
+        "given_surname_part_dob",
+        &["given_name", "surname_part", "dob"],
+        RuleClass::Strong,
+        "veilink encoding v1 match token rule 6 given_surname_part_dob",
+    ),
+    rule(
+        7,
+        "name_dob_daymonth",
+        &["given_name", "surname", "yob", "day_month_pair"],
+        RuleClass::Medium,
+        "veilink encoding v1 match token rule 7 name_dob_daymonth",
+    ),
+    rule(
+        8,
+        "initial_surname_dob",
+        &["initial", "surname", "dob"],
+        RuleClass::Medium,
+        "veilink encoding v1 match token rule 8 initial_surname_dob",
+    ),
+    rule(
+        9,
+        "surname_address",
+        &["surname", "postcode", "house_number"],
+        RuleClass::Weak,
+        "veilink encoding v1 match token rule 9 surname_address",
+    ),
+    rule(
+        10,
+        "name_yob_pob",
+        &["given_name", "surname", "yob", "place_of_birth"],
+        RuleClass::Medium,
+        "veilink encoding v1 match token rule 10 name_yob_pob",
+    ),
+    rule(
+        11,
+        "phonetic_surname_dob_sex",
+        &["phonetic(surname)", "dob", "sex"],
+        RuleClass::Weak,
+        "veilink encoding v1 match token rule 11 phonetic_surname_dob_sex",
+    ),
+    rule(
+        12,
+        "given_surname_residence",
+        &["given_name", "surname", "place_of_residence"],
+        RuleClass::Weak,
+        "veilink encoding v1 match token rule 12 given_surname_residence",
+    ),
+];
+
+/// The rule with an id, if it exists in v1.
+pub fn rule_by_id(id: RuleId) -> Option<&'static MatchRule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// The derived values rules combine, computed once per record.
+struct RuleInputs<'p> {
+    person: &'p NormalisedPerson,
+    /// `YYYYMMDD` of a full date of birth.
+    dob: Option<[u8; 8]>,
+    /// `YYYY` of a known year of birth.
+    yob: Option<[u8; 4]>,
+    /// `DDMM` with the smaller of day and month first, when both ≤ 12 and differ.
+    day_month_pair: Option<[u8; 4]>,
+    /// Phonetic key of the first given name.
+    phonetic_given: Option<String>,
+    /// Phonetic key of the surname key.
+    phonetic_surname: Option<String>,
+}
+
+/// Two fixed-width digit groups side by side.
+fn concat<const A: usize, const B: usize, const N: usize>(a: [u8; A], b: [u8; B]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out[..A].copy_from_slice(&a);
+    out[A..].copy_from_slice(&b);
+    out
+}
+
+/// ASCII digit arrays as text.
+fn text<const N: usize>(digits: &Option<[u8; N]>) -> Option<&str> {
+    digits.as_ref().and_then(|d| std::str::from_utf8(d).ok())
+}
+
+impl<'p> RuleInputs<'p> {
+    fn new(person: &'p NormalisedPerson) -> Self {
+        let full = person.date_of_birth.and_then(|d| d.full());
+        let day_month_pair = full.and_then(|d| {
+            let (day, month) = (d.day(), d.month());
+            (day <= 12 && month <= 12 && day != month)
+                .then(|| concat(digits::<2>(day.min(month)), digits::<2>(day.max(month))))
+        });
+        let phonetic = |name: &Option<String>| {
+            name.as_deref()
+                .map(phonetic_key)
+                .filter(|key| !key.is_empty())
+        };
+        // Years of birth are four digits (dates::DateFormat reads exactly four).
+        let year = |y: i32| digits::<4>(y.unsigned_abs());
+        RuleInputs {
+            person,
+            dob: full.map(|d| {
+                concat::<4, 4, 8>(
+                    year(d.year()),
+                    concat(digits::<2>(d.month()), digits::<2>(d.day())),
+                )
+            }),
+            yob: person.date_of_birth.map(|d| year(d.year())),
+            day_month_pair,
+            phonetic_given: phonetic(&person.given_name),
+            phonetic_surname: phonetic(&person.surname),
+        }
+    }
+
+    /// Calls `emit` with the field values of each token of one rule, in
+    /// canonical order (not at all when a field is missing).
+    fn for_each_token(&self, id: u16, emit: &mut dyn FnMut(&[&str])) {
+        let p = self.person;
+        let given = p.given_name.as_deref();
+        let surname = p.surname.as_deref();
+        let dob = text(&self.dob);
+        let yob = text(&self.yob);
+        let postcode = p.postcode.as_deref();
+        let mut one = |fields: &[Option<&str>]| {
+            let mut values = [""; 4];
+            for (slot, field) in values.iter_mut().zip(fields) {
+                match field {
+                    Some(value) => *slot = value,
+                    None => return,
+                }
+            }
+            emit(&values[..fields.len()]);
+        };
+        match id {
+            1 => one(&[
+                p.national_id.as_ref().map(|n| n.scheme_tag()),
+                p.national_id.as_ref().map(|n| n.value.as_str()),
+            ]),
+            2 => one(&[given, surname, dob]),
+            3 => one(&[surname, dob, postcode]),
+            4 => one(&[given, dob, postcode]),
+            5 => one(&[
+                self.phonetic_given.as_deref(),
+                self.phonetic_surname.as_deref(),
+                dob,
+            ]),
+            6 => p
+                .surname_parts
+                .iter()
+                .for_each(|part| one(&[given, Some(part.as_str()), dob])),
+            7 => one(&[given, surname, yob, text(&self.day_month_pair)]),
+            8 => one(&[p.initial.as_deref(), surname, dob]),
+            9 => one(&[surname, postcode, p.house_number.as_deref()]),
+            10 => one(&[given, surname, yob, p.place_of_birth.as_deref()]),
+            11 => one(&[
+                self.phonetic_surname.as_deref(),
+                dob,
+                p.sex.map(|s| s.as_str()),
+            ]),
+            12 => one(&[given, surname, p.place_of_residence.as_deref()]),
+            _ => {}
+        }
+    }
+}
+
+/// The canonical byte string of one token: each value with a 4-byte
+/// big-endian length prefix, concatenated in the rule's field order.
+pub fn canonical_bytes(values: &[&str], out: &mut Vec<u8>) {
+    out.clear();
+    for value in values {
+        push_length_prefixed(out, value.as_bytes());
+    }
+}
+
+/// Every token of a person, sorted by (rule, hash). `rule_keys` are in the
+/// order of [`RULES`].
+pub(crate) fn tokens(person: &NormalisedPerson, rule_keys: &[[u8; 32]]) -> Vec<MatchToken> {
+    let inputs = RuleInputs::new(person);
+    let mut buf = Vec::with_capacity(128);
+    let mut tokens = Vec::with_capacity(RULES.len() + MAX_TOKENS_PER_RULE);
+    for (rule, key) in RULES.iter().zip(rule_keys) {
+        inputs.for_each_token(rule.id.0, &mut |values| {
+            canonical_bytes(values, &mut buf);
+            tokens.push(MatchToken {
+                rule: rule.id,
+                hash: *blake3::keyed_hash(key, &buf).as_bytes(),
+            });
+        });
+    }
+    // MatchToken orders by (rule, hash).
+    tokens.sort_unstable();
+    tokens
+}
+
+/// The canonical values of every token of a person, by rule id (for the test
+/// vectors and `docs/ENCODING.md`'s worked examples).
+pub fn token_inputs(person: &NormalisedPerson) -> Vec<(RuleId, Vec<String>)> {
+    let inputs = RuleInputs::new(person);
+    RULES
+        .iter()
+        .flat_map(|rule| {
+            let mut each = Vec::new();
+            inputs.for_each_token(rule.id.0, &mut |values| {
+                each.push((rule.id, values.iter().map(|v| v.to_string()).collect()));
+            });
+            each
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids are 1..=12 in order, names and key contexts are unique, and every
+    /// context names its rule.
+    #[test]
+    fn rule_table_is_consistent() {
+        for (i, rule) in RULES.iter().enumerate() {
+            assert_eq!(usize::from(rule.id.0), i + 1);
+            assert!(
+                rule.key_context
+                    .ends_with(&format!("rule {} {}", rule.id.0, rule.name))
+            );
+            assert_eq!(rule_by_id(rule.id).map(|r| r.name), Some(rule.name));
+        }
+        assert!(rule_by_id(RuleId(13)).is_none());
+    }
+
+    /// Canonical byte strings are injective: moving a boundary changes them.
+    #[test]
+    fn canonical_bytes_are_injective() {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        canonical_bytes(&["ab", "c"], &mut a);
+        canonical_bytes(&["a", "bc"], &mut b);
+        assert_ne!(a, b);
+        assert_eq!(a, b"\0\0\0\x02ab\0\0\0\x01c");
+    }
+}

@@ -1,0 +1,266 @@
+//! Unicode folding shared by every text field (`docs/ENCODING.md`, "Folding").
+//!
+//! Registrations write the same name with and without diacritics, in any case,
+//! with stray punctuation and with the Dutch digraph `ij` or `y`. Folding turns a
+//! raw cell into a list of lower-case words over a small alphabet so that those
+//! spellings compare equal; the field-specific rules in [`super::normalise`]
+//! then work on the words. The words share one buffer (their concatenation,
+//! which is also the "joined" value most fields use), so folding a cell costs
+//! two allocations however many words it has.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// A folded cell: its words, stored concatenated with their end offsets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// All words concatenated without separators (the "joined" value).
+    text: String,
+    /// For each word: its end offset in `text`, and whether a full stop
+    /// followed it in the raw cell (`J.`, `Th.`: an abbreviation).
+    ends: Vec<(usize, bool)>,
+}
+
+impl Folded {
+    /// The words with their abbreviation flags, in order; never empty strings.
+    pub fn words(&self) -> impl Iterator<Item = (&str, bool)> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&(end, abbreviated)| {
+            let word = &self.text[start..end];
+            start = end;
+            (word, abbreviated)
+        })
+    }
+
+    /// The words concatenated without separators.
+    pub fn joined(&self) -> &str {
+        &self.text
+    }
+
+    /// True when there are no words.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// True when the cell is a placeholder for "not known": its joined value is
+    /// one of [`PLACEHOLDERS`], or only the letter `x` (`X`, `XXX`).
+    pub fn is_placeholder(&self) -> bool {
+        let text = self.text.as_bytes();
+        if text.is_empty() {
+            return false;
+        }
+        text.iter().all(|b| *b == b'x')
+            || (text.len() <= LONGEST_PLACEHOLDER && PLACEHOLDER_KEYS.contains(&pack(text)))
+    }
+}
+
+/// Which characters a field keeps as word characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Names: letters only; digits separate words.
+    Letters,
+    /// Places, postcodes, house numbers and ids: letters and ASCII digits.
+    LettersAndDigits,
+}
+
+/// Folded cell values that mean "not known" (`docs/ENCODING.md`,
+/// "Placeholders"), compared with the concatenation of all words of a cell.
+pub const PLACEHOLDERS: &[&str] = &PLACEHOLDER_LIST;
+
+const PLACEHOLDER_LIST: [&str; 21] = [
+    "anoniem",
+    "anonymous",
+    "fnu",
+    "geen",
+    "geennaam",
+    "leeg",
+    "lnu",
+    "nietbekend",
+    "nil",
+    "nn",
+    "nnn",
+    "nonaam",
+    "noname",
+    "none",
+    "notknown",
+    "null",
+    "nvt",
+    "onb",
+    "onbekend",
+    "unk",
+    "unknown",
+];
+
+/// Folds a raw cell into words (`docs/ENCODING.md`, "Folding", steps 1–6):
+/// NFKD; drop combining marks (general category M); lower-case each character
+/// (Unicode default mapping, no context); map the letters NFKD leaves alone
+/// (`ß`→`ss`, `æ`→`ae`, `œ`→`oe`, `ø`→`o`, `ł`→`l`, `đ`/`ð`→`d`, `þ`→`th`,
+/// `ı`→`i`, `ħ`→`h`, `ŧ`→`t`); split into words at every character that is not
+/// kept (a full stop also marks the word before it as abbreviated); replace
+/// `ij` by `y` inside each word.
+pub fn fold(raw: &str, keep: Keep) -> Folded {
+    let mut folder = Folder {
+        keep,
+        folded: Folded {
+            text: String::with_capacity(raw.len()),
+            ends: Vec::with_capacity(4),
+        },
+        word_start: 0,
+    };
+    if raw.is_ascii() {
+        raw.chars()
+            .for_each(|c| folder.push_lower(c.to_ascii_lowercase()));
+    } else {
+        for c in raw.nfkd().filter(|c| !is_combining_mark(*c)) {
+            for lower in c.to_lowercase() {
+                folder.push_lower(lower);
+            }
+        }
+    }
+    folder.end_word(false);
+    folder.folded
+}
+
+/// A folded word list of up to 16 bytes packed into an integer (zero-padded;
+/// folded text never contains NUL), so short-list lookups compare integers.
+pub(crate) const fn pack(bytes: &[u8]) -> u128 {
+    let mut out = [0u8; 16];
+    let mut i = 0;
+    while i < bytes.len() && i < 16 {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    u128::from_le_bytes(out)
+}
+
+/// Packs a list of short words at compile time (see [`pack`]).
+pub(crate) const fn pack_all<const N: usize>(words: [&str; N]) -> [u128; N] {
+    let mut out = [0u128; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = pack(words[i].as_bytes());
+        i += 1;
+    }
+    out
+}
+
+/// Length in bytes of the longest entry of [`PLACEHOLDERS`]: longer values
+/// need no lookup.
+const LONGEST_PLACEHOLDER: usize = 10;
+
+/// [`PLACEHOLDERS`], packed.
+static PLACEHOLDER_KEYS: [u128; PLACEHOLDERS.len()] = pack_all(PLACEHOLDER_LIST);
+
+/// Accumulates folded characters into words.
+struct Folder {
+    /// Which characters are word characters.
+    keep: Keep,
+    /// The words so far.
+    folded: Folded,
+    /// Where the word being built starts in `folded.text`.
+    word_start: usize,
+}
+
+impl Folder {
+    /// Takes one lower-cased character (step 4 onwards).
+    fn push_lower(&mut self, c: char) {
+        let mapped = match c {
+            'ß' => "ss",
+            'æ' => "ae",
+            'œ' => "oe",
+            'ø' => "o",
+            'ł' => "l",
+            'đ' | 'ð' => "d",
+            'þ' => "th",
+            'ı' => "i",
+            'ħ' => "h",
+            'ŧ' => "t",
+            _ => {
+                self.push_mapped(c);
+                return;
+            }
+        };
+        mapped.chars().for_each(|m| self.push_mapped(m));
+    }
+
+    fn push_mapped(&mut self, c: char) {
+        let is_word_char = match c {
+            'a'..='z' => true,
+            '0'..='9' => self.keep == Keep::LettersAndDigits,
+            _ => !c.is_ascii() && c.is_alphabetic(),
+        };
+        if is_word_char {
+            self.folded.text.push(c);
+        } else {
+            self.end_word(c == '.');
+        }
+    }
+
+    fn end_word(&mut self, abbreviated: bool) {
+        let text = &mut self.folded.text;
+        if text.len() == self.word_start {
+            return;
+        }
+        if text[self.word_start..].contains("ij") {
+            let replaced = text[self.word_start..].replace("ij", "y");
+            text.truncate(self.word_start);
+            text.push_str(&replaced);
+        }
+        self.folded.ends.push((text.len(), abbreviated));
+        self.word_start = text.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(raw: &str, keep: Keep) -> Vec<String> {
+        fold(raw, keep)
+            .words()
+            .map(|(w, _)| w.to_string())
+            .collect()
+    }
+
+    /// Diacritics, case, ligatures, `ij` and punctuation fold as documented.
+    #[test]
+    fn folds_dutch_spellings() {
+        assert_eq!(
+            texts("Müller-Lüdenscheidt", Keep::Letters),
+            ["muller", "ludenscheidt"]
+        );
+        assert_eq!(texts("IJsselstein", Keep::Letters), ["ysselstein"]);
+        assert_eq!(texts("\u{0132}sbrand", Keep::Letters), ["ysbrand"]);
+        assert_eq!(texts("Straße Øster", Keep::Letters), ["strasse", "oster"]);
+        assert_eq!(texts("in 't Veld", Keep::Letters), ["in", "t", "veld"]);
+        assert_eq!(texts("Jan2 de", Keep::Letters), ["jan", "de"]);
+        assert_eq!(texts("12-2 A", Keep::LettersAndDigits), ["12", "2", "a"]);
+        assert_eq!(texts("Ğülşen", Keep::Letters), ["gulsen"]);
+        assert_eq!(fold("van Dijk-Rijn", Keep::Letters).joined(), "vandykryn");
+    }
+
+    /// A full stop marks the word before it as an abbreviation.
+    #[test]
+    fn full_stop_marks_abbreviation() {
+        let folded = fold("J.P. Jan", Keep::Letters);
+        let flags: Vec<bool> = folded.words().map(|(_, abbreviated)| abbreviated).collect();
+        assert_eq!(flags, [true, true, false]);
+    }
+
+    /// The placeholder list's longest entry is [`LONGEST_PLACEHOLDER`], and
+    /// values match as documented.
+    #[test]
+    fn placeholders() {
+        assert_eq!(
+            PLACEHOLDERS.iter().map(|p| p.len()).max(),
+            Some(LONGEST_PLACEHOLDER)
+        );
+        let placeholder = |raw| fold(raw, Keep::Letters).is_placeholder();
+        assert!(placeholder("N.N."));
+        assert!(placeholder("Niet bekend"));
+        assert!(placeholder("X X"));
+        assert!(!placeholder("Jansen"));
+        assert!(!placeholder("Xander"));
+        assert!(!placeholder(""));
+    }
+}

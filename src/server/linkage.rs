@@ -1,0 +1,290 @@
+//! `Linkage`: full jobs, the job history, the model, and the linkage map.
+//!
+//! Only the operator runs jobs and sees the whole map; an agency exports the
+//! person ids of its own records only (the separation principle: content
+//! data are joined on person ids at the agency). A filter naming records that
+//! do not exist gets NOT_FOUND for the operator; for an agency, records that
+//! are not its own are simply absent, so it learns nothing about them.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+use super::ServiceState;
+use super::auth::principal;
+use super::error::ServiceError;
+use super::writer::WriteRequest;
+use crate::audit::entry::JobTrigger;
+use crate::pb::v1 as pb;
+use crate::pki::Role;
+use crate::store::codec::{RecordKey, StoredRecord};
+use crate::store::{StoreError, TreeName};
+
+/// Entries per `LinkageMapChunk`.
+pub const MAP_CHUNK: usize = 10_000;
+
+/// The `veilink.v1.Linkage` service.
+pub(crate) struct LinkageService {
+    state: Arc<ServiceState>,
+}
+
+impl LinkageService {
+    pub(crate) fn new(state: Arc<ServiceState>) -> LinkageService {
+        LinkageService { state }
+    }
+}
+
+/// Starts a full job (also used by the periodic schedule).
+pub(crate) async fn start_job(
+    state: &ServiceState,
+    trigger: JobTrigger,
+) -> Result<u64, ServiceError> {
+    let job_id = state.jobs.start(trigger)?;
+    if let Err(e) = state
+        .writer
+        .send(WriteRequest::Job { job_id, trigger })
+        .await
+    {
+        state.jobs.fail(job_id, e.to_string());
+        return Err(e);
+    }
+    Ok(job_id)
+}
+
+/// The map entries of the records under `keys` (agency code ‖ ref), reading
+/// each record's person from the linkage index.
+fn map_entries(
+    state: &ServiceState,
+    records: &[(RecordKey, u64)],
+) -> Result<Vec<pb::LinkageMapEntry>, ServiceError> {
+    let linkage = state
+        .linkage
+        .read()
+        .map_err(|_| ServiceError::Internal("the linkage lock is poisoned".into()))?;
+    let agencies = state
+        .agencies
+        .read()
+        .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?;
+    Ok(records
+        .iter()
+        .filter_map(|(key, seq)| {
+            linkage
+                .index
+                .person_of(*seq)
+                .map(|person| pb::LinkageMapEntry {
+                    agency: agencies.name(key.agency).to_string(),
+                    record_ref: key.record_ref.to_vec(),
+                    person_id: person.0.to_vec(),
+                })
+        })
+        .collect())
+}
+
+#[tonic::async_trait]
+impl pb::linkage_server::Linkage for LinkageService {
+    async fn run_job(
+        &self,
+        _request: Request<pb::RunJobRequest>,
+    ) -> Result<Response<pb::Job>, Status> {
+        let job_id = start_job(&self.state, JobTrigger::Manual).await?;
+        let job = self
+            .state
+            .jobs
+            .get(job_id)
+            .ok_or_else(|| ServiceError::Internal("the job vanished".into()))?;
+        Ok(Response::new(job.to_proto()))
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::Job>, Status> {
+        let job_id = request.into_inner().job_id;
+        let job = self
+            .state
+            .jobs
+            .get(job_id)
+            .ok_or_else(|| ServiceError::NotFound(format!("no job {job_id}")))?;
+        Ok(Response::new(job.to_proto()))
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let limit = match request.into_inner().limit {
+            0 => 100,
+            n => n as usize,
+        };
+        Ok(Response::new(pb::ListJobsResponse {
+            jobs: self
+                .state
+                .jobs
+                .list(limit)
+                .iter()
+                .map(|j| j.to_proto())
+                .collect(),
+        }))
+    }
+
+    type ExportLinkageMapStream =
+        tokio_stream::wrappers::ReceiverStream<Result<pb::LinkageMapChunk, Status>>;
+
+    async fn export_linkage_map(
+        &self,
+        request: Request<pb::ExportLinkageMapRequest>,
+    ) -> Result<Response<Self::ExportLinkageMapStream>, Status> {
+        let caller = principal(&request)?;
+        let filter = request.into_inner().records;
+        let own_agency = match &caller.role {
+            Role::Operator => None,
+            Role::Agency(id) => Some(id.clone()),
+            _ => {
+                return Err(ServiceError::PermissionDenied(
+                    "only the operator and agencies read the linkage map".into(),
+                )
+                .into());
+            }
+        };
+        let own_code = match &own_agency {
+            None => None,
+            Some(id) => {
+                let code = self
+                    .state
+                    .agencies
+                    .read()
+                    .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?
+                    .code(id);
+                match code {
+                    Some(code) => Some(code),
+                    // An agency that never submitted has no records.
+                    None => {
+                        let (_, rx) = mpsc::channel(1);
+                        return Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+                            rx,
+                        )));
+                    }
+                }
+            }
+        };
+
+        // A filter is resolved up front, so the operator gets NOT_FOUND
+        // before any entry is sent.
+        let mut filtered: Option<Vec<(RecordKey, u64)>> = None;
+        if !filter.is_empty() {
+            let agencies = self
+                .state
+                .agencies
+                .read()
+                .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?
+                .clone();
+            let mut found = Vec::new();
+            for (i, wanted) in filter.iter().enumerate() {
+                let record_ref: [u8; 32] =
+                    wanted.record_ref.as_slice().try_into().map_err(|_| {
+                        ServiceError::InvalidArgument(format!(
+                            "field records[{i}].record_ref: must be 32 bytes"
+                        ))
+                    })?;
+                let code = agencies.code(&wanted.agency);
+                if own_agency.is_some() && code != own_code {
+                    continue; // not the caller's: absent, nothing revealed
+                }
+                let record = match code {
+                    Some(agency) => {
+                        let key = RecordKey { agency, record_ref };
+                        self.state
+                            .store
+                            .tree(TreeName::Records)
+                            .get(key.to_bytes())
+                            .map_err(|e| ServiceError::from(StoreError::from(e)))?
+                            .map(|v| StoredRecord::decode(&v).map(|r| (key, r.seq)))
+                            .transpose()
+                            .map_err(ServiceError::from)?
+                    }
+                    None => None,
+                };
+                match record {
+                    Some(entry) => found.push(entry),
+                    None if own_agency.is_none() => {
+                        return Err(ServiceError::NotFound(format!(
+                            "records[{i}]: no record with that ref at agency {:?}",
+                            wanted.agency
+                        ))
+                        .into());
+                    }
+                    None => {}
+                }
+            }
+            filtered = Some(found);
+        }
+
+        let (tx, rx) = mpsc::channel(4);
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || {
+            let send = |chunk: Vec<(RecordKey, u64)>| -> bool {
+                let entries = map_entries(&state, &chunk).map_err(Status::from);
+                let message = entries.map(|entries| pb::LinkageMapChunk { entries });
+                tx.blocking_send(message).is_ok()
+            };
+            if let Some(found) = filtered {
+                for chunk in found.chunks(MAP_CHUNK) {
+                    if !send(chunk.to_vec()) {
+                        return;
+                    }
+                }
+                return;
+            }
+            let tree = state.store.tree(TreeName::Records).clone();
+            let iter = match own_code {
+                Some(code) => tree.scan_prefix(code.to_be_bytes()),
+                None => tree.iter(),
+            };
+            let mut chunk = Vec::with_capacity(MAP_CHUNK);
+            for item in iter {
+                let parsed = item.map_err(StoreError::from).and_then(|(k, v)| {
+                    Ok((RecordKey::from_bytes(&k)?, StoredRecord::decode(&v)?.seq))
+                });
+                match parsed {
+                    Ok(entry) => chunk.push(entry),
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(ServiceError::from(e).into()));
+                        return;
+                    }
+                }
+                if chunk.len() == MAP_CHUNK && !send(std::mem::take(&mut chunk)) {
+                    return;
+                }
+            }
+            if !chunk.is_empty() {
+                send(chunk);
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn explain_model(
+        &self,
+        _request: Request<pb::ExplainModelRequest>,
+    ) -> Result<Response<pb::ModelExplanation>, Status> {
+        let explanation = {
+            let linkage = self
+                .state
+                .linkage
+                .read()
+                .map_err(|_| ServiceError::Internal("the linkage lock is poisoned".into()))?;
+            serde_json::json!({
+                "model": linkage.index.model().explain(),
+                "config": linkage.index.config(),
+                "stats": linkage.index.stats(),
+                "quarantined": linkage.index.quarantined(),
+            })
+        };
+        Ok(Response::new(pb::ModelExplanation {
+            json: explanation.to_string(),
+        }))
+    }
+}

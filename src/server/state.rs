@@ -1,0 +1,256 @@
+//! The server's in-memory state, rebuilt from the store at startup: agency
+//! codes, the linkage index, and the event data of every live record.
+//!
+//! The store is the truth; this state is a cache of it that the single
+//! writer (`server::writer`) changes only together with a commit. Readers
+//! (reports, the linkage map, status) take the read side of one lock.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use super::error::ServiceError;
+use crate::link::{
+    IdSource, LinkConfig, LinkDelta, LinkIndex, LinkModel, LinkRecord, PersonId, StoredPerson,
+};
+use crate::store::{
+    META_LINK_MODEL, RecordKey, Store, StoreError, StoredRecord, TreeName, WriteSet,
+};
+use crate::vocab::{AgeBand, EventType, Region, ResidenceStatus, Role, Sex};
+
+/// Agency ids and their 16-bit codes (tree `agencies`).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AgencyCodes {
+    by_name: HashMap<String, u16>,
+    names: Vec<String>,
+}
+
+impl AgencyCodes {
+    /// Reads every agency from the store.
+    pub(crate) fn load(store: &Store) -> Result<AgencyCodes, StoreError> {
+        let mut codes = AgencyCodes::default();
+        let mut pairs = Vec::new();
+        for item in store.tree(TreeName::Agencies).scan_prefix(b"c") {
+            let (key, value) = item?;
+            let code = key
+                .get(1..3)
+                .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                .map(u16::from_be_bytes)
+                .ok_or(StoreError::Corrupt {
+                    tree: "agencies",
+                    message: "bad code key".into(),
+                })?;
+            let name = String::from_utf8(value.to_vec()).map_err(|_| StoreError::Corrupt {
+                tree: "agencies",
+                message: "agency name is not UTF-8".into(),
+            })?;
+            pairs.push((code, name));
+        }
+        pairs.sort();
+        for (expected, (code, name)) in pairs.into_iter().enumerate() {
+            if usize::from(code) != expected {
+                return Err(StoreError::Corrupt {
+                    tree: "agencies",
+                    message: "agency codes are not contiguous".into(),
+                });
+            }
+            codes.by_name.insert(name.clone(), code);
+            codes.names.push(name);
+        }
+        Ok(codes)
+    }
+
+    /// The code of an agency, if it has one.
+    pub(crate) fn code(&self, name: &str) -> Option<u16> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The agency id of a code.
+    pub(crate) fn name(&self, code: u16) -> &str {
+        self.names
+            .get(usize::from(code))
+            .map_or("unknown", String::as_str)
+    }
+
+    /// Every agency id, in code order.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The code of `name`, assigning the next one (and adding its writes to
+    /// `writes`) when the agency is new.
+    pub(crate) fn code_or_assign(
+        &mut self,
+        name: &str,
+        writes: &mut WriteSet,
+    ) -> Result<u16, ServiceError> {
+        if let Some(code) = self.code(name) {
+            return Ok(code);
+        }
+        let code = u16::try_from(self.names.len())
+            .map_err(|_| ServiceError::ResourceExhausted("too many agencies".into()))?;
+        let mut name_key = b"n".to_vec();
+        name_key.extend_from_slice(name.as_bytes());
+        let mut code_key = b"c".to_vec();
+        code_key.extend_from_slice(&code.to_be_bytes());
+        writes.put(TreeName::Agencies, name_key, code.to_be_bytes().to_vec());
+        writes.put(TreeName::Agencies, code_key, name.as_bytes().to_vec());
+        self.by_name.insert(name.to_string(), code);
+        self.names.push(name.to_string());
+        Ok(code)
+    }
+}
+
+/// The analysis-relevant part of one live record (never tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EventRow {
+    /// Agency code.
+    pub agency: u16,
+    /// Event date.
+    pub date: NaiveDate,
+    /// Event type.
+    pub event_type: EventType,
+    /// Role.
+    pub role: Role,
+    /// Age band at the event.
+    pub age_band: AgeBand,
+    /// Sex.
+    pub sex: Sex,
+    /// Region.
+    pub region: Region,
+    /// Residence status.
+    pub residence_status: ResidenceStatus,
+}
+
+impl EventRow {
+    pub(crate) fn of(agency: u16, record: &StoredRecord) -> EventRow {
+        EventRow {
+            agency,
+            date: record.event_date,
+            event_type: record.event_type,
+            role: record.role,
+            age_band: record.age_band,
+            sex: record.sex,
+            region: record.region,
+            residence_status: record.residence_status,
+        }
+    }
+}
+
+/// The linkage index and the event data of every live record, keyed by the
+/// record's sequence number.
+pub(crate) struct Linkage {
+    /// The incremental linkage index.
+    pub index: LinkIndex,
+    /// Event data per live record.
+    pub events: HashMap<u64, EventRow>,
+}
+
+/// A fresh person id from the OS CSPRNG.
+pub(crate) fn person_id_source() -> IdSource {
+    let rng = ring::rand::SystemRandom::new();
+    Box::new(move || {
+        let mut bytes = [0u8; 16];
+        // SystemRandom only fails when the OS has no randomness at all, in
+        // which case the server cannot run safely; fall back to the clock
+        // hashed, which is still unique per call.
+        if ring::rand::SecureRandom::fill(&rng, &mut bytes).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            bytes.copy_from_slice(&blake3::hash(&nanos.to_be_bytes()).as_bytes()[..16]);
+        }
+        PersonId(bytes)
+    })
+}
+
+/// The stored form of a person: creation sequence ‖ record sequence numbers
+/// (u64 big-endian each).
+pub(crate) fn encode_person(person: &StoredPerson) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + person.records.len() * 8);
+    out.extend_from_slice(&person.created.to_be_bytes());
+    for seq in &person.records {
+        out.extend_from_slice(&seq.to_be_bytes());
+    }
+    out
+}
+
+fn decode_person(key: &[u8], value: &[u8]) -> Result<StoredPerson, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        tree: "persons",
+        message: "malformed person".into(),
+    };
+    let id: [u8; 16] = key.try_into().map_err(|_| corrupt())?;
+    if value.len() < 16 || value.len() % 8 != 0 {
+        return Err(corrupt());
+    }
+    let mut words = value
+        .chunks_exact(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])));
+    let created = words.next().ok_or_else(corrupt)?;
+    Ok(StoredPerson {
+        id: PersonId(id),
+        created,
+        records: words.collect(),
+    })
+}
+
+/// Everything read back from the store at startup.
+pub(crate) struct Loaded {
+    /// The state.
+    pub linkage: Linkage,
+    /// Persons the rebuild changed relative to the stored persons (empty
+    /// unless the configuration changed); the writer persists and logs it.
+    pub delta: LinkDelta,
+}
+
+/// Rebuilds the linkage state from the store: every record, the stored
+/// persons and the stored model.
+pub(crate) fn load(store: &Store, config: LinkConfig) -> Result<Loaded, ServiceError> {
+    let mut records = Vec::new();
+    let mut events = HashMap::new();
+    for item in store.tree(TreeName::Records).iter() {
+        let (key, value) = item.map_err(StoreError::from)?;
+        let key = RecordKey::from_bytes(&key)?;
+        let record = StoredRecord::decode(&value)?;
+        events.insert(record.seq, EventRow::of(key.agency, &record));
+        records.push(LinkRecord {
+            seq: record.seq,
+            tokens: record.tokens,
+            bloom: record.bloom,
+        });
+    }
+    let mut persons = Vec::new();
+    for item in store.tree(TreeName::Persons).iter() {
+        let (key, value) = item.map_err(StoreError::from)?;
+        persons.push(decode_person(&key, &value)?);
+    }
+    let model =
+        match store
+            .tree(TreeName::Meta)
+            .get(META_LINK_MODEL)
+            .map_err(StoreError::from)?
+        {
+            Some(bytes) => Some(serde_json::from_slice::<LinkModel>(&bytes).map_err(|e| {
+                StoreError::Corrupt {
+                    tree: "meta",
+                    message: format!("linkage model: {e}"),
+                }
+            })?),
+            None => None,
+        };
+    let (index, delta) = LinkIndex::restore(
+        config,
+        model,
+        records,
+        persons,
+        person_id_source(),
+        &mut |_| {},
+    )
+    .map_err(|e| ServiceError::Internal(format!("rebuilding the linkage index: {e}")))?;
+    Ok(Loaded {
+        linkage: Linkage { index, events },
+        delta,
+    })
+}

@@ -1,0 +1,1045 @@
+//! The single writer: every change to the store goes through one thread, so
+//! linkage, the transparency log and the store never disagree.
+//!
+//! Handlers validate requests in parallel and send a [`WriteRequest`]; the
+//! writer, one at a time: checks idempotency and the project fingerprint,
+//! links the records in memory, stages the transparency-log entries, and
+//! commits everything in ONE sled transaction ([`Store::commit`]). The reply
+//! then goes to the flusher task, which answers only after an fsync that
+//! started after the commit (`flush_async`); commits that arrive during a
+//! flush share the next one (group commit). After each flush the checkpoint
+//! task signs the durable tree head, at most once a second.
+//!
+//! A commit failure leaves memory ahead of the store; the writer then stops
+//! taking writes (every later write answers `UNAVAILABLE`) and the server
+//! must be restarted, which rebuilds memory from the store.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::error::ServiceError;
+use super::jobs::{JobBoard, JobStatus, trigger_name};
+use super::state::{AgencyCodes, EventRow, Linkage, encode_person};
+use super::validate::ValidRecord;
+use crate::audit::checkpoint::LogKey;
+use crate::audit::entry::{
+    self as entry, BatchReceipt, JobCounts, JobOutcome, JobPhase, JobRecord, JobTrigger,
+    LinkDecision, LinkKind, LogEntry, Retention, Withdrawal,
+};
+use crate::audit::log::{LogState, stage_append};
+use crate::link::{ChangeKind, JobOptions, LinkDelta, LinkRecord, PersonId};
+use crate::pb::v1 as pb;
+use crate::store::codec::{RecordKey, StoredReceipt, StoredRecord, batch_key};
+use crate::store::{
+    META_FINGERPRINT, META_LINK_MODEL, META_NEXT_SEQ, Store, StoreError, TreeName, WriteSet,
+};
+
+/// One validated batch of an agency.
+pub(crate) struct BatchWrite {
+    /// The agency (from the client certificate).
+    pub agency: String,
+    /// The client's batch id.
+    pub batch_id: [u8; 32],
+    /// The batch's encoding fingerprint.
+    pub fingerprint: [u8; 32],
+    /// Digest of the canonical batch encoding.
+    pub digest: [u8; 32],
+    /// The records, tokens already re-keyed by the handler.
+    pub records: Vec<ValidRecord>,
+}
+
+/// A change the writer applies.
+pub(crate) enum WriteRequest {
+    /// Commit a batch (or answer its stored receipt).
+    Batch(
+        BatchWrite,
+        oneshot::Sender<Result<pb::BatchReceipt, ServiceError>>,
+    ),
+    /// Withdraw an agency's records by ref.
+    Withdraw {
+        agency: String,
+        refs: Vec<[u8; 32]>,
+        reply: oneshot::Sender<Result<pb::WithdrawResponse, ServiceError>>,
+    },
+    /// Append entries (a report query) to the log; answers the first index.
+    Log(Vec<LogEntry>, oneshot::Sender<Result<u64, ServiceError>>),
+    /// Run the full linkage job that the board has registered as running.
+    Job { job_id: u64, trigger: JobTrigger },
+    /// Remove records whose event is before `cutoff`.
+    Retention { cutoff: chrono::NaiveDate },
+}
+
+/// An agency id with record refs of that agency.
+type AgencyRefs = (String, Vec<[u8; 32]>);
+
+/// A reply that waits for the next fsync.
+type Pending = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// Handles for talking to the writer.
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    requests: mpsc::Sender<WriteRequest>,
+}
+
+impl WriterHandle {
+    /// Sends a request; fails when the writer has stopped.
+    pub(crate) async fn send(&self, request: WriteRequest) -> Result<(), ServiceError> {
+        self.requests.send(request).await.map_err(|_| {
+            ServiceError::Unavailable("the writer has stopped; restart the server".into())
+        })
+    }
+}
+
+/// Counter keys (tree `counters`).
+fn counter_key(what: &str, agency: u16) -> Vec<u8> {
+    let mut key = what.as_bytes().to_vec();
+    key.push(b'/');
+    key.extend_from_slice(&agency.to_be_bytes());
+    key
+}
+
+/// Reads a per-agency counter (0 when absent).
+pub(crate) fn read_counter(store: &Store, what: &str, agency: u16) -> Result<u64, StoreError> {
+    store.get_u64(TreeName::Counters, &counter_key(what, agency))
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn timestamp(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// The writer's state (owned by its thread).
+struct Writer {
+    store: Store,
+    linkage: Arc<RwLock<Linkage>>,
+    agencies: Arc<RwLock<AgencyCodes>>,
+    jobs: Arc<JobBoard>,
+    log: LogState,
+    next_seq: u64,
+    fingerprint: Option<[u8; 32]>,
+    configured_fingerprint: Option<[u8; 32]>,
+    counters: HashMap<Vec<u8>, u64>,
+    flusher: mpsc::UnboundedSender<(Pending, LogState)>,
+    failed: Option<String>,
+}
+
+/// The writer's thread and its background tasks, awaited at shutdown: the
+/// thread ends when the last [`WriterHandle`] is dropped, the flusher after
+/// the thread, the checkpoint task (after a last checkpoint) after the flusher.
+pub(crate) struct WriterTasks {
+    /// The writer thread.
+    pub thread: std::thread::JoinHandle<()>,
+    /// The flusher and the checkpoint task.
+    pub background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts the writer thread, the flusher and the checkpoint task. First it
+/// stores what the startup found: `startup`, the delta of the rebuild (only
+/// non-empty when the linkage configuration changed), and `interrupted`,
+/// jobs that were running when the server stopped (marked failed and logged).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start(
+    store: Store,
+    linkage: Arc<RwLock<Linkage>>,
+    agencies: Arc<RwLock<AgencyCodes>>,
+    jobs: Arc<JobBoard>,
+    configured_fingerprint: Option<[u8; 32]>,
+    startup: LinkDelta,
+    interrupted: Vec<JobStatus>,
+    key: LogKey,
+) -> Result<(WriterHandle, WriterTasks), ServiceError> {
+    let log = LogState::open(store.log()).map_err(StoreError::from)?;
+    let next_seq = store.get_u64(TreeName::Meta, META_NEXT_SEQ)?.max(1);
+    let fingerprint = store
+        .tree(TreeName::Meta)
+        .get(META_FINGERPRINT)
+        .map_err(StoreError::from)?
+        .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok());
+    let (flush_tx, flush_rx) = mpsc::unbounded_channel();
+    let (durable_tx, durable_rx) = watch::channel(log.clone());
+    let background = vec![
+        tokio::spawn(flusher(store.clone(), flush_rx, durable_tx)),
+        tokio::spawn(checkpointer(store.clone(), key, durable_rx)),
+    ];
+
+    let (tx, mut rx) = mpsc::channel::<WriteRequest>(64);
+    let mut writer = Writer {
+        store,
+        linkage,
+        agencies,
+        jobs,
+        log,
+        next_seq,
+        fingerprint,
+        configured_fingerprint,
+        counters: HashMap::new(),
+        flusher: flush_tx,
+        failed: None,
+    };
+    if !startup.changes.is_empty() {
+        writer.persist_startup_delta(&startup)?;
+    }
+    for job in interrupted {
+        writer.fail_interrupted(job)?;
+    }
+    let thread = std::thread::Builder::new()
+        .name("veilink-writer".into())
+        .spawn(move || {
+            while let Some(request) = rx.blocking_recv() {
+                writer.handle(request);
+            }
+        })
+        .map_err(|e| ServiceError::Internal(format!("cannot start the writer: {e}")))?;
+    Ok((
+        WriterHandle { requests: tx },
+        WriterTasks { thread, background },
+    ))
+}
+
+/// Answers pending replies after an fsync that began after their commit;
+/// replies that arrive during a flush wait for the next one.
+async fn flusher(
+    store: Store,
+    mut pending: mpsc::UnboundedReceiver<(Pending, LogState)>,
+    durable: watch::Sender<LogState>,
+) {
+    while let Some(first) = pending.recv().await {
+        let mut group = vec![first];
+        while let Ok(more) = pending.try_recv() {
+            group.push(more);
+        }
+        let result = store.flush().await.map_err(|e| {
+            tracing::error!(error = %e, "flush failed");
+            "the store could not be made durable".to_string()
+        });
+        if result.is_ok() {
+            // The last state in the group is the newest committed before the flush.
+            if let Some((_, state)) = group.last() {
+                durable.send_replace(state.clone());
+            }
+        }
+        for (reply, _) in group {
+            reply(result.clone());
+        }
+    }
+}
+
+/// Signs a checkpoint of the durable tree head after appends, at most once a
+/// second, and a last one when the writer stops.
+async fn checkpointer(store: Store, key: LogKey, mut durable: watch::Receiver<LogState>) {
+    // u64::MAX: nothing signed yet (also an empty log gets a checkpoint).
+    let mut signed_size = store
+        .log()
+        .latest_checkpoint()
+        .ok()
+        .flatten()
+        .and_then(|note| note.lines().nth(1).and_then(|size| size.parse().ok()))
+        .unwrap_or(u64::MAX);
+    let mut last: Option<Instant> = None;
+    let sign = |state: &LogState, signed_size: &mut u64| {
+        if state.size() == *signed_size {
+            return;
+        }
+        match store.log().sign_checkpoint(&key, state, unix_now()) {
+            Ok(_) => *signed_size = state.size(),
+            Err(e) => tracing::error!(error = %e, "signing a checkpoint failed"),
+        }
+    };
+    loop {
+        let state = durable.borrow_and_update().clone();
+        if state.size() != signed_size {
+            let wait = last.map_or(Duration::ZERO, |t| {
+                Duration::from_secs(1).saturating_sub(t.elapsed())
+            });
+            if !wait.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    changed = durable.changed() => {
+                        if changed.is_err() {
+                            sign(&durable.borrow().clone(), &mut signed_size);
+                            return;
+                        }
+                    }
+                }
+                continue;
+            }
+            sign(&state, &mut signed_size);
+            last = Some(Instant::now());
+        }
+        if durable.changed().await.is_err() {
+            sign(&durable.borrow().clone(), &mut signed_size);
+            return;
+        }
+    }
+}
+
+impl Writer {
+    fn handle(&mut self, request: WriteRequest) {
+        if let Some(reason) = &self.failed {
+            let error = ServiceError::Unavailable(format!("writes are stopped: {reason}"));
+            match request {
+                WriteRequest::Batch(_, reply) => drop(reply.send(Err(error))),
+                WriteRequest::Withdraw { reply, .. } => drop(reply.send(Err(error))),
+                WriteRequest::Log(_, reply) => drop(reply.send(Err(error))),
+                WriteRequest::Job { job_id, .. } => self.jobs.fail(job_id, error.to_string()),
+                WriteRequest::Retention { .. } => {}
+            }
+            return;
+        }
+        match request {
+            WriteRequest::Batch(batch, reply) => self.batch(batch, reply),
+            WriteRequest::Withdraw {
+                agency,
+                refs,
+                reply,
+            } => self.withdraw(&agency, &refs, reply),
+            WriteRequest::Log(entries, reply) => {
+                match self.commit(WriteSet::new(), entries, Vec::new()) {
+                    Ok((first, state)) => self.after_flush(state, move |r| {
+                        let _ = reply.send(r.map(|()| first).map_err(ServiceError::Internal));
+                    }),
+                    Err(e) => drop(reply.send(Err(e))),
+                }
+            }
+            WriteRequest::Job { job_id, trigger } => self.job(job_id, trigger),
+            WriteRequest::Retention { cutoff } => self.retention(cutoff),
+        }
+    }
+
+    /// Queues `reply` for after the next flush (with the log state it made durable).
+    fn after_flush(
+        &self,
+        state: LogState,
+        reply: impl FnOnce(Result<(), String>) + Send + 'static,
+    ) {
+        let _ = self.flusher.send((Box::new(reply), state));
+    }
+
+    fn counter(&mut self, what: &str, agency: u16) -> Result<u64, ServiceError> {
+        let key = counter_key(what, agency);
+        if let Some(v) = self.counters.get(&key) {
+            return Ok(*v);
+        }
+        let v = self.store.get_u64(TreeName::Counters, &key)?;
+        self.counters.insert(key, v);
+        Ok(v)
+    }
+
+    fn add_counter(
+        &mut self,
+        writes: &mut WriteSet,
+        what: &str,
+        agency: u16,
+        delta: i64,
+    ) -> Result<(), ServiceError> {
+        let value = (self.counter(what, agency)? as i64 + delta).max(0) as u64;
+        let key = counter_key(what, agency);
+        writes.put(
+            TreeName::Counters,
+            key.clone(),
+            value.to_be_bytes().to_vec(),
+        );
+        self.counters.insert(key, value);
+        Ok(())
+    }
+
+    /// Commits `writes` with `entries` appended to the log (entries first,
+    /// then `later_entries`); returns the index of the first entry and the
+    /// new log state. On failure the writer stops taking writes.
+    fn commit(
+        &mut self,
+        writes: WriteSet,
+        entries: Vec<LogEntry>,
+        later_entries: Vec<LogEntry>,
+    ) -> Result<(u64, LogState), ServiceError> {
+        let mut all = entries;
+        all.extend(later_entries);
+        let staged = if all.is_empty() {
+            None
+        } else {
+            Some(stage_append(&self.log, &all).map_err(|e| ServiceError::Internal(e.to_string()))?)
+        };
+        let first = self.log.size();
+        if let Err(e) = self.store.commit(&writes, staged.as_ref()) {
+            let reason = format!("commit failed: {e}");
+            tracing::error!(error = %e, "commit failed; stopping writes until restart");
+            self.failed = Some(reason.clone());
+            return Err(ServiceError::Unavailable(reason));
+        }
+        if let Some(staged) = staged {
+            self.log = staged.into_state();
+        }
+        Ok((first, self.log.clone()))
+    }
+
+    fn check_fingerprint(&self, fingerprint: &[u8; 32]) -> Result<bool, ServiceError> {
+        let project = self.configured_fingerprint.or(self.fingerprint);
+        match project {
+            Some(p) if &p != fingerprint => Err(ServiceError::FailedPrecondition(
+                "the batch's encoding fingerprint differs from the project's: the agencies \
+                 disagree on the rule set, the normalisation or the linkage secret"
+                    .into(),
+            )),
+            Some(_) => Ok(false),
+            None => Ok(true),
+        }
+    }
+
+    fn batch(
+        &mut self,
+        batch: BatchWrite,
+        reply: oneshot::Sender<Result<pb::BatchReceipt, ServiceError>>,
+    ) {
+        match self.try_batch(batch) {
+            Ok((receipt, state)) => self.after_flush(state, move |r| {
+                let _ = reply.send(r.map(|()| receipt).map_err(ServiceError::Internal));
+            }),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// Checks a batch without side effects (replay, fingerprint), then
+    /// applies it. Once memory starts to change, any failure stops writes.
+    fn try_batch(
+        &mut self,
+        batch: BatchWrite,
+    ) -> Result<(pb::BatchReceipt, LogState), ServiceError> {
+        let known_code = self.read_agencies()?.code(&batch.agency);
+        if let Some(agency) = known_code {
+            // Idempotency: a committed batch id answers its original receipt.
+            let key = batch_key(agency, &batch.batch_id);
+            let stored = self
+                .store
+                .tree(TreeName::Batches)
+                .get(key)
+                .map_err(StoreError::from)?;
+            if let Some(stored) = stored {
+                let stored = StoredReceipt::decode(&stored)?;
+                return Ok((
+                    receipt_message(&batch.batch_id, &stored, true),
+                    self.log.clone(),
+                ));
+            }
+        }
+        let first_batch = self.check_fingerprint(&batch.fingerprint)?;
+        let result = self.apply_batch(batch, first_batch);
+        if let Err(e) = &result {
+            if self.failed.is_none() {
+                tracing::error!(error = %e, "a batch failed after linking began; stopping writes until restart");
+                self.failed = Some(format!("a batch failed midway: {e}"));
+            }
+        }
+        result
+    }
+
+    fn read_agencies(&self) -> Result<std::sync::RwLockReadGuard<'_, AgencyCodes>, ServiceError> {
+        self.agencies
+            .read()
+            .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))
+    }
+
+    fn apply_batch(
+        &mut self,
+        batch: BatchWrite,
+        first_batch: bool,
+    ) -> Result<(pb::BatchReceipt, LogState), ServiceError> {
+        let mut writes = WriteSet::new();
+        let agency = self
+            .write_agencies()?
+            .code_or_assign(&batch.agency, &mut writes)?;
+        let key = batch_key(agency, &batch.batch_id);
+        if first_batch {
+            writes.put(TreeName::Meta, META_FINGERPRINT, batch.fingerprint.to_vec());
+        }
+
+        let mut corrected = 0u32;
+        let mut replaced = Vec::new();
+        let mut inserts = Vec::with_capacity(batch.records.len());
+        let mut rows = Vec::with_capacity(batch.records.len());
+        let mut new_records = 0i64;
+        let mut fresh: HashMap<u64, RecordKey> = HashMap::new();
+        let records_tree = self.store.tree(TreeName::Records).clone();
+        for record in batch.records {
+            let record_key = RecordKey {
+                agency,
+                record_ref: record.record_ref,
+            };
+            let existing = records_tree
+                .get(record_key.to_bytes())
+                .map_err(StoreError::from)?
+                .map(|v| StoredRecord::decode(&v))
+                .transpose()?;
+            let seq = match existing {
+                Some(old) => {
+                    corrected += 1;
+                    replaced.push(old.seq);
+                    old.seq
+                }
+                None => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    new_records += 1;
+                    fresh.insert(seq, record_key);
+                    writes.put(
+                        TreeName::RecordsBySeq,
+                        seq.to_be_bytes().to_vec(),
+                        record_key.to_bytes().to_vec(),
+                    );
+                    seq
+                }
+            };
+            let stored = record.into_stored(seq);
+            writes.put(
+                TreeName::Records,
+                record_key.to_bytes().to_vec(),
+                stored.encode(),
+            );
+            rows.push((seq, EventRow::of(agency, &stored)));
+            inserts.push(LinkRecord {
+                seq,
+                tokens: stored.tokens,
+                bloom: stored.bloom,
+            });
+        }
+        writes.put(
+            TreeName::Meta,
+            META_NEXT_SEQ,
+            self.next_seq.to_be_bytes().to_vec(),
+        );
+        self.add_counter(&mut writes, "records", agency, new_records)?;
+        self.add_counter(&mut writes, "batches", agency, 1)?;
+
+        // Link in memory, then persist the changed persons.
+        let accepted = rows.len() as u32;
+        let (decisions, person_writes) = {
+            let mut linkage = self.write_linkage()?;
+            let mut deltas = Vec::new();
+            if !replaced.is_empty() {
+                deltas.push(linkage.index.remove(&replaced).map_err(link_error)?);
+            }
+            deltas.push(linkage.index.insert(inserts).map_err(link_error)?);
+            for (seq, row) in rows {
+                linkage.events.insert(seq, row);
+            }
+            let person_writes = persist_persons(&linkage, &deltas);
+            let decisions = self.decisions(&deltas, 0, Some(batch.batch_id), &fresh)?;
+            (decisions, person_writes)
+        };
+        put_persons(&mut writes, person_writes);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let receipt_entry = LogEntry::BatchReceipt(BatchReceipt {
+            agency: batch.agency.clone(),
+            batch_id: batch.batch_id,
+            digest: batch.digest,
+            accepted,
+            corrected,
+            time: now_ms / 1000,
+        });
+        let stored = StoredReceipt {
+            accepted,
+            corrected,
+            digest: batch.digest,
+            audit_index: self.log.size(),
+            committed_at_ms: now_ms,
+        };
+        writes.put(TreeName::Batches, key.to_vec(), stored.encode());
+        let (_, state) = self.commit(writes, vec![receipt_entry], decisions)?;
+        if first_batch {
+            self.fingerprint = Some(batch.fingerprint);
+        }
+        Ok((receipt_message(&batch.batch_id, &stored, false), state))
+    }
+
+    fn write_linkage(&self) -> Result<std::sync::RwLockWriteGuard<'_, Linkage>, ServiceError> {
+        self.linkage
+            .write()
+            .map_err(|_| ServiceError::Internal("the linkage lock is poisoned".into()))
+    }
+
+    fn write_agencies(&self) -> Result<std::sync::RwLockWriteGuard<'_, AgencyCodes>, ServiceError> {
+        self.agencies
+            .write()
+            .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))
+    }
+
+    /// The (agency id, ref) of a record by sequence number: from `fresh`
+    /// (records of the change being committed) or the store.
+    fn record_key_of(
+        &self,
+        seq: u64,
+        fresh: &HashMap<u64, RecordKey>,
+    ) -> Result<entry::RecordKey, ServiceError> {
+        let key = match fresh.get(&seq) {
+            Some(key) => *key,
+            None => {
+                let bytes = self
+                    .store
+                    .tree(TreeName::RecordsBySeq)
+                    .get(seq.to_be_bytes())
+                    .map_err(StoreError::from)?
+                    .ok_or_else(|| ServiceError::Internal(format!("record {seq} has no key")))?;
+                RecordKey::from_bytes(&bytes)?
+            }
+        };
+        let agencies = self.read_agencies()?;
+        Ok(entry::RecordKey {
+            agency: agencies.name(key.agency).to_string(),
+            record_ref: key.record_ref,
+        })
+    }
+
+    /// Log entries for the linkage decisions of `deltas` (never tokens:
+    /// record refs, person ids, rule ids and scores).
+    fn decisions(
+        &self,
+        deltas: &[LinkDelta],
+        job_id: u64,
+        batch_id: Option<[u8; 32]>,
+        fresh: &HashMap<u64, RecordKey>,
+    ) -> Result<Vec<LogEntry>, ServiceError> {
+        let mut out = Vec::new();
+        for delta in deltas {
+            for change in &delta.changes {
+                let decision = match change.kind {
+                    ChangeKind::New => LinkKind::New,
+                    ChangeKind::Join => LinkKind::Join,
+                    ChangeKind::Merge => LinkKind::Merge,
+                    ChangeKind::Split => LinkKind::Split,
+                    // Withdrawal consequences: the withdrawal entry records them.
+                    ChangeKind::Reduced | ChangeKind::Removed => continue,
+                };
+                let records = change
+                    .records
+                    .iter()
+                    .map(|seq| self.record_key_of(*seq, fresh))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let evidence = change
+                    .evidence
+                    .iter()
+                    .map(|p| {
+                        Ok(entry::PairEvidence {
+                            a: self.record_key_of(p.a, fresh)?,
+                            b: self.record_key_of(p.b, fresh)?,
+                            rules: p.rules.clone(),
+                            dice: p.dice.map(|d| {
+                                (f64::from(d) * 10_000.0).round().clamp(0.0, 10_000.0) as u16
+                            }),
+                            weight: Some(f64::from(p.match_weight)).filter(|w| w.is_finite()),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ServiceError>>()?;
+                let others = change
+                    .merged
+                    .iter()
+                    .chain(&change.split_off)
+                    .chain(&change.split_from)
+                    .map(|p| p.0)
+                    .collect();
+                out.push(LogEntry::LinkDecision(LinkDecision {
+                    job_id,
+                    batch_id: if job_id == 0 { batch_id } else { None },
+                    decision,
+                    person: change.person.0,
+                    others,
+                    records,
+                    evidence,
+                    rule_set: format!("v{}", crate::encode::RULE_SET_VERSION),
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    fn withdraw(
+        &mut self,
+        agency_name: &str,
+        refs: &[[u8; 32]],
+        reply: oneshot::Sender<Result<pb::WithdrawResponse, ServiceError>>,
+    ) {
+        match self.try_withdraw(agency_name, refs, None) {
+            Ok((response, Some(state))) => self.after_flush(state, move |r| {
+                let _ = reply.send(r.map(|()| response).map_err(ServiceError::Internal));
+            }),
+            Ok((response, None)) => {
+                let _ = reply.send(Ok(response));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// Removes an agency's records by ref; with `retention`, logs a retention
+    /// entry instead of a withdrawal.
+    fn try_withdraw(
+        &mut self,
+        agency_name: &str,
+        refs: &[[u8; 32]],
+        retention: Option<(chrono::NaiveDate, &mut u32)>,
+    ) -> Result<(pb::WithdrawResponse, Option<LogState>), ServiceError> {
+        let code = self.read_agencies()?.code(agency_name);
+        let mut response = pb::WithdrawResponse::default();
+        let Some(agency) = code else {
+            response.not_found = refs.len() as u32;
+            return Ok((response, None));
+        };
+        let mut writes = WriteSet::new();
+        let mut seqs = Vec::new();
+        let mut withdrawn_refs = BTreeSet::new();
+        for record_ref in refs {
+            let key = RecordKey {
+                agency,
+                record_ref: *record_ref,
+            };
+            if withdrawn_refs.contains(record_ref) {
+                continue;
+            }
+            match self
+                .store
+                .tree(TreeName::Records)
+                .get(key.to_bytes())
+                .map_err(StoreError::from)?
+            {
+                Some(value) => {
+                    let record = StoredRecord::decode(&value)?;
+                    writes.delete(TreeName::Records, key.to_bytes().to_vec());
+                    writes.delete(TreeName::RecordsBySeq, record.seq.to_be_bytes().to_vec());
+                    seqs.push(record.seq);
+                    withdrawn_refs.insert(*record_ref);
+                }
+                None => response.not_found += 1,
+            }
+        }
+        response.withdrawn = seqs.len() as u32;
+        if seqs.is_empty() {
+            return Ok((response, None));
+        }
+        let applied = self.apply_withdraw(
+            agency,
+            agency_name,
+            seqs,
+            &withdrawn_refs,
+            writes,
+            retention,
+        );
+        match applied {
+            Ok((first, state)) => {
+                response.audit_index = first;
+                Ok((response, Some(state)))
+            }
+            Err(e) => {
+                if self.failed.is_none() {
+                    tracing::error!(error = %e, "a withdrawal failed after linking began; stopping writes until restart");
+                    self.failed = Some(format!("a withdrawal failed midway: {e}"));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes the records from memory and commits; the caller stops writes
+    /// on failure.
+    fn apply_withdraw(
+        &mut self,
+        agency: u16,
+        agency_name: &str,
+        seqs: Vec<u64>,
+        withdrawn_refs: &BTreeSet<[u8; 32]>,
+        mut writes: WriteSet,
+        retention: Option<(chrono::NaiveDate, &mut u32)>,
+    ) -> Result<(u64, LogState), ServiceError> {
+        let count = seqs.len() as u32;
+        let n = seqs.len() as i64;
+        self.add_counter(&mut writes, "records", agency, -n)?;
+        self.add_counter(&mut writes, "withdrawn", agency, n)?;
+        // Decisions must name records before they are removed from the keys.
+        let (decisions, person_writes) = {
+            let mut linkage = self.write_linkage()?;
+            let delta = linkage.index.remove(&seqs).map_err(link_error)?;
+            for seq in &seqs {
+                linkage.events.remove(seq);
+            }
+            let person_writes = persist_persons(&linkage, std::slice::from_ref(&delta));
+            let decisions =
+                self.decisions(std::slice::from_ref(&delta), 0, None, &HashMap::new())?;
+            (decisions, person_writes)
+        };
+        put_persons(&mut writes, person_writes);
+        let mut hasher = blake3::Hasher::new();
+        for r in withdrawn_refs {
+            hasher.update(r);
+        }
+        let entry = match retention {
+            Some((cutoff, total)) => {
+                *total += count;
+                LogEntry::Retention(Retention {
+                    cutoff_days: crate::store::codec::date_to_days(cutoff),
+                    records_removed: count,
+                    time: unix_now(),
+                })
+            }
+            None => LogEntry::Withdrawal(Withdrawal {
+                agency: agency_name.to_string(),
+                count,
+                refs_digest: *hasher.finalize().as_bytes(),
+                time: unix_now(),
+            }),
+        };
+        self.commit(writes, vec![entry], decisions)
+    }
+
+    fn retention(&mut self, cutoff: chrono::NaiveDate) {
+        let by_agency: Vec<AgencyRefs> = match self.expired(cutoff) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "retention scan failed");
+                return;
+            }
+        };
+        let mut removed = 0u32;
+        for (agency, refs) in by_agency {
+            match self.try_withdraw(&agency, &refs, Some((cutoff, &mut removed))) {
+                Ok((_, Some(state))) => self.after_flush(state, |_| {}),
+                Ok((_, None)) => {}
+                Err(e) => tracing::error!(error = %e, "retention failed"),
+            }
+        }
+        tracing::info!(%cutoff, removed, "retention: records with events before the cutoff removed");
+    }
+
+    /// Refs of records whose event is before `cutoff`, per agency.
+    fn expired(&self, cutoff: chrono::NaiveDate) -> Result<Vec<AgencyRefs>, ServiceError> {
+        let mut out: HashMap<String, Vec<[u8; 32]>> = HashMap::new();
+        let agencies = self
+            .agencies
+            .read()
+            .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?
+            .clone();
+        for item in self.store.tree(TreeName::Records).iter() {
+            let (key, value) = item.map_err(StoreError::from)?;
+            let record = StoredRecord::decode(&value)?;
+            if record.event_date < cutoff {
+                let key = RecordKey::from_bytes(&key)?;
+                out.entry(agencies.name(key.agency).to_string())
+                    .or_default()
+                    .push(key.record_ref);
+            }
+        }
+        let mut out: Vec<_> = out.into_iter().collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn job_entry(job_id: u64, trigger: JobTrigger, phase: JobPhase) -> LogEntry {
+        LogEntry::Job(JobRecord {
+            job_id,
+            trigger,
+            phase,
+            time: unix_now(),
+        })
+    }
+
+    /// Runs a full job: records its start, runs it, and commits its result,
+    /// its decisions and its end in one transaction; or records the failure.
+    fn job(&mut self, job_id: u64, trigger: JobTrigger) {
+        let mut writes = WriteSet::new();
+        self.jobs.write_into(job_id, &mut writes);
+        let started = Self::job_entry(job_id, trigger, JobPhase::Started);
+        match self.commit(writes, vec![started], Vec::new()) {
+            Ok((_, state)) => self.after_flush(state, |_| {}),
+            Err(e) => {
+                self.jobs.fail(job_id, e.to_string());
+                return;
+            }
+        }
+        if let Err(e) = self.run_job(job_id, trigger) {
+            tracing::error!(job_id, error = %e, "linkage job failed");
+            self.jobs.fail(job_id, e.to_string());
+            let mut writes = WriteSet::new();
+            self.jobs.write_into(job_id, &mut writes);
+            let finished = JobPhase::Finished {
+                outcome: JobOutcome::Failed {
+                    reason: e.to_string(),
+                },
+                counts: JobCounts::default(),
+            };
+            if let Ok((_, state)) = self.commit(
+                writes,
+                vec![Self::job_entry(job_id, trigger, finished)],
+                Vec::new(),
+            ) {
+                self.after_flush(state, |_| {});
+            }
+        }
+    }
+
+    fn run_job(&mut self, job_id: u64, trigger: JobTrigger) -> Result<(), ServiceError> {
+        let board = self.jobs.clone();
+        let started_ms = board.get(job_id).map_or(0, |j| j.started_ms);
+        let (report, person_writes) = {
+            let mut linkage = self.write_linkage()?;
+            let mut progress = |f: f64| board.progress(job_id, f);
+            let report = linkage
+                .index
+                .run_full_job(JobOptions { reestimate: true }, &mut progress)
+                .map_err(link_error)?;
+            let person_writes = persist_persons(&linkage, std::slice::from_ref(&report.delta));
+            (report, person_writes)
+        };
+        let mut writes = WriteSet::new();
+        let model = serde_json::to_vec(&report.model)
+            .map_err(|e| ServiceError::Internal(format!("model: {e}")))?;
+        writes.put(TreeName::Meta, META_LINK_MODEL, model);
+        put_persons(&mut writes, person_writes);
+        let decisions = self.decisions(
+            std::slice::from_ref(&report.delta),
+            job_id,
+            None,
+            &HashMap::new(),
+        )?;
+        let merges: u64 = report
+            .delta
+            .changes
+            .iter()
+            .map(|c| c.merged.len() as u64)
+            .sum();
+        let splits = report
+            .delta
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Split)
+            .count() as u64;
+        let counts = JobCounts {
+            records: report.records as u64,
+            persons: report.persons_after as u64,
+            merges,
+            splits,
+            differing_from_incremental: report.persons_differ as u64,
+        };
+        self.jobs.set(JobStatus::finished(
+            job_id,
+            trigger_name(trigger),
+            started_ms,
+            &report,
+            counts,
+        ));
+        self.jobs.write_into(job_id, &mut writes);
+        let finished = Self::job_entry(
+            job_id,
+            trigger,
+            JobPhase::Finished {
+                outcome: JobOutcome::Succeeded,
+                counts,
+            },
+        );
+        let (_, state) = self.commit(writes, decisions, vec![finished])?;
+        self.after_flush(state, |_| {});
+        Ok(())
+    }
+
+    /// Marks a job that was running when the server stopped as failed.
+    fn fail_interrupted(&mut self, job: JobStatus) -> Result<(), ServiceError> {
+        let trigger = if job.trigger == "periodic" {
+            JobTrigger::Periodic
+        } else {
+            JobTrigger::Manual
+        };
+        let mut writes = WriteSet::new();
+        let job_id = job.job_id;
+        let reason = job.error.clone();
+        self.jobs.set(job);
+        self.jobs.write_into(job_id, &mut writes);
+        let finished = JobPhase::Finished {
+            outcome: JobOutcome::Failed { reason },
+            counts: JobCounts::default(),
+        };
+        self.commit(
+            writes,
+            vec![Self::job_entry(job_id, trigger, finished)],
+            Vec::new(),
+        )?;
+        tracing::warn!(
+            job_id,
+            "a linkage job was interrupted by a restart; marked failed"
+        );
+        Ok(())
+    }
+
+    fn persist_startup_delta(&mut self, delta: &LinkDelta) -> Result<(), ServiceError> {
+        let person_writes = {
+            let linkage = self
+                .linkage
+                .read()
+                .map_err(|_| ServiceError::Internal("the linkage lock is poisoned".into()))?;
+            persist_persons(&linkage, std::slice::from_ref(delta))
+        };
+        let mut writes = WriteSet::new();
+        put_persons(&mut writes, person_writes);
+        tracing::warn!(
+            persons = delta.changes.len(),
+            "the startup rebuild changed persons (the linkage configuration changed); storing them"
+        );
+        self.commit(writes, Vec::new(), Vec::new())?;
+        Ok(())
+    }
+}
+
+fn put_persons(writes: &mut WriteSet, person_writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+    for (key, value) in person_writes {
+        match value {
+            Some(v) => writes.put(TreeName::Persons, key, v),
+            None => writes.delete(TreeName::Persons, key),
+        }
+    }
+}
+
+fn link_error(e: crate::link::LinkError) -> ServiceError {
+    ServiceError::Internal(format!("linkage: {e}"))
+}
+
+/// The person writes for every person a delta touched: the current form of
+/// persons that exist, a delete for retired ids.
+fn persist_persons(linkage: &Linkage, deltas: &[LinkDelta]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut ids: BTreeSet<PersonId> = BTreeSet::new();
+    for delta in deltas {
+        for change in &delta.changes {
+            ids.insert(change.person);
+            ids.extend(change.merged.iter().copied());
+            ids.extend(change.split_off.iter().copied());
+            ids.extend(change.split_from.iter().copied());
+        }
+    }
+    ids.into_iter()
+        .map(|id| {
+            let value = linkage.index.stored_person(&id).map(|p| encode_person(&p));
+            (id.0.to_vec(), value)
+        })
+        .collect()
+}
+
+fn receipt_message(
+    batch_id: &[u8; 32],
+    stored: &StoredReceipt,
+    replayed: bool,
+) -> pb::BatchReceipt {
+    pb::BatchReceipt {
+        batch_id: batch_id.to_vec(),
+        accepted: stored.accepted,
+        corrected: stored.corrected,
+        digest: stored.digest.to_vec(),
+        audit_index: stored.audit_index,
+        replayed,
+        committed_at: Some(timestamp(stored.committed_at_ms)),
+    }
+}
