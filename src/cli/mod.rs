@@ -11,6 +11,7 @@ mod admin;
 mod agency;
 pub mod analyst;
 mod auditor;
+mod demo;
 mod operator;
 mod serve;
 
@@ -72,6 +73,9 @@ pub enum Command {
     Evaluate(operator::EvaluateArgs),
     /// The repeat-victimisation report (analyst).
     Report(analyst::ReportArgs),
+    /// The whole story in one command: PKI, synthetic agencies, service,
+    /// submissions, linkage, report, audit, all held against the truth.
+    Demo(demo::DemoArgs),
     /// The transparency log (auditor).
     Audit {
         /// What to do.
@@ -216,6 +220,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Evaluate(args) => operator::evaluate(args, format, out),
         Command::Report(args) => runtime()?.block_on(analyst::report(args, format, out)),
         Command::Audit { action } => runtime()?.block_on(auditor::run(action, format, out)),
+        Command::Demo(args) => demo::demo(args, format, out),
     }
 }
 
