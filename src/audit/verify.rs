@@ -632,6 +632,15 @@ impl<S: LogSource + Send> Run<'_, S> {
         }
         let (good, failure) = self.last_confirmed(&boundaries).await;
         let good_size = good.map_or(base, |i| boundaries[i].0);
+        if let (Some(Confirmation::Unprovable(_)), true) = (&failure, served < signed_size) {
+            // The log serves fewer entries than it signed and cannot prove
+            // anything against the signed tree (it lacks the tail): the first
+            // entry it fails to serve is the first one that is provably bad.
+            return Ok(VerifyFailure {
+                first_bad_index: served,
+                reason: FailureReason::Missing { signed_size },
+            });
+        }
         let Some(failure) = failure else {
             // Everything served is confirmed: the rest is missing.
             return Ok(VerifyFailure {

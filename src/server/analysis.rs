@@ -228,6 +228,33 @@ fn report_message(
     })
 }
 
+impl AnalysisService {
+    /// Appends a `report_query` entry (durable before it returns); returns its index.
+    async fn log_query(
+        &self,
+        principal: &str,
+        parameters: serde_json::Value,
+        released: u64,
+        suppressed: u64,
+    ) -> Result<u64, ServiceError> {
+        let entry = LogEntry::ReportQuery(ReportQuery {
+            principal: principal.to_string(),
+            parameters: parameters.to_string(),
+            cells_released: released.min(u64::from(u32::MAX)) as u32,
+            cells_suppressed: suppressed.min(u64::from(u32::MAX)) as u32,
+            time: chrono::Utc::now().timestamp(),
+        });
+        let (reply, answer) = oneshot::channel();
+        self.state
+            .writer
+            .send(WriteRequest::Log(vec![entry], reply))
+            .await?;
+        answer
+            .await
+            .map_err(|_| ServiceError::Unavailable("the writer stopped".into()))?
+    }
+}
+
 #[tonic::async_trait]
 impl pb::analysis_server::Analysis for AnalysisService {
     async fn repeat_victimisation(
@@ -236,7 +263,16 @@ impl pb::analysis_server::Analysis for AnalysisService {
     ) -> Result<Response<pb::Report>, Status> {
         let caller = principal(&request)?;
         let request = request.into_inner();
-        let params = params_of(&request)?;
+        let params = match params_of(&request) {
+            Ok(params) => params,
+            Err(refused) => {
+                // A refused request is logged too: who asked, and that nothing
+                // was released.
+                let parameters = serde_json::json!({ "refused": refused.to_string() });
+                self.log_query(&caller.name, parameters, 0, 0).await?;
+                return Err(refused.into());
+            }
+        };
         let rules = self.state.disclosure;
         let state = self.state.clone();
         let wants_sensitivity = request.sensitivity;
@@ -298,21 +334,9 @@ impl pb::analysis_server::Analysis for AnalysisService {
         if let Some(object) = logged.as_object_mut() {
             object.insert("sensitivity".into(), wants_sensitivity.into());
         }
-        let entry = LogEntry::ReportQuery(ReportQuery {
-            principal: caller.name.clone(),
-            parameters: logged.to_string(),
-            cells_released: released.min(u64::from(u32::MAX)) as u32,
-            cells_suppressed: suppressed.min(u64::from(u32::MAX)) as u32,
-            time: chrono::Utc::now().timestamp(),
-        });
-        let (reply, answer) = oneshot::channel();
-        self.state
-            .writer
-            .send(WriteRequest::Log(vec![entry], reply))
+        let audit_index = self
+            .log_query(&caller.name, logged, released, suppressed)
             .await?;
-        let audit_index = answer
-            .await
-            .map_err(|_| ServiceError::Unavailable("the writer stopped".into()))??;
         let report = computed.map_err(ServiceError::from)?;
         Ok(Response::new(report_message(&report, audit_index)?))
     }

@@ -78,18 +78,21 @@ impl pb::audit_server::Audit for AuditService {
             ))
             .into());
         }
-        if end > size {
-            return Err(ServiceError::InvalidArgument(format!(
-                "field end: {end} is beyond the log size {size}"
-            ))
-            .into());
-        }
         if end - start > MAX_ENTRIES_PER_CALL {
             return Err(ServiceError::InvalidArgument(format!(
                 "field end: at most {MAX_ENTRIES_PER_CALL} entries per call"
             ))
             .into());
         }
+        if start >= size {
+            return Err(ServiceError::InvalidArgument(format!(
+                "field start: {start} is not below the log size {size}"
+            ))
+            .into());
+        }
+        // A range reaching past the log is served up to its end: the caller
+        // sees how far the log goes (an auditor names the first missing index).
+        let end = end.min(size);
         let (tx, rx) = mpsc::channel(256);
         let log = self.state.store.log().clone();
         tokio::task::spawn_blocking(move || {
