@@ -63,10 +63,10 @@ pub struct JobStatus {
     pub error: String,
     /// Milliseconds per phase.
     pub phase_millis: BTreeMap<String, u64>,
-    /// The model's own precision estimate.
-    pub estimated_precision: f64,
-    /// The model's own recall estimate.
-    pub estimated_recall: f64,
+    /// The model's own precision estimate (absent until a job has fitted one).
+    pub estimated_precision: Option<f64>,
+    /// The model's own recall estimate (absent until a job has fitted one).
+    pub estimated_recall: Option<f64>,
 }
 
 impl JobStatus {
@@ -109,8 +109,8 @@ impl JobStatus {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
-            estimated_precision: quality.map_or(f64::NAN, |q| q.precision),
-            estimated_recall: quality.map_or(f64::NAN, |q| q.recall),
+            estimated_precision: quality.map(|q| q.precision),
+            estimated_recall: quality.map(|q| q.recall),
         }
     }
 
@@ -142,8 +142,8 @@ impl JobStatus {
             candidate_pairs: self.candidate_pairs,
             error: self.error.clone(),
             phase_millis: self.phase_millis.clone().into_iter().collect(),
-            estimated_precision: self.estimated_precision,
-            estimated_recall: self.estimated_recall,
+            estimated_precision: self.estimated_precision.unwrap_or(f64::NAN),
+            estimated_recall: self.estimated_recall.unwrap_or(f64::NAN),
         }
     }
 }
@@ -226,8 +226,8 @@ impl JobBoard {
                 candidate_pairs: 0,
                 error: String::new(),
                 phase_millis: BTreeMap::new(),
-                estimated_precision: f64::NAN,
-                estimated_recall: f64::NAN,
+                estimated_precision: None,
+                estimated_recall: None,
             },
         );
         Ok(job_id)
