@@ -19,7 +19,6 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use common::RunningServer;
 use tokio::runtime::Runtime;
@@ -147,30 +146,7 @@ impl Linked {
 
     fn run_job(&self) -> pb::Job {
         self.runtime.block_on(async {
-            let mut linkage = pb::linkage_client::LinkageClient::new(
-                self.server.channel(&self.pki, "operator").await,
-            );
-            let started = linkage
-                .run_job(pb::RunJobRequest {})
-                .await
-                .expect("run job")
-                .into_inner();
-            let deadline = Instant::now() + Duration::from_secs(300);
-            loop {
-                let job = linkage
-                    .get_job(pb::GetJobRequest {
-                        job_id: started.job_id,
-                    })
-                    .await
-                    .expect("get job")
-                    .into_inner();
-                if job.state != pb::JobState::Running as i32 {
-                    assert_eq!(job.state, pb::JobState::Succeeded as i32, "{job:?}");
-                    return job;
-                }
-                assert!(Instant::now() < deadline, "the job did not finish");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            common::run_job_to_success(self.server.channel(&self.pki, "operator").await).await
         })
     }
 

@@ -186,31 +186,8 @@ fn any_checkpoint(runtime: &Runtime, server: &RunningServer, pki: &Path) -> pb::
 
 /// Runs a full linkage job as the operator and waits for its end.
 fn run_job(runtime: &Runtime, server: &RunningServer, pki: &Path) -> pb::Job {
-    runtime.block_on(async {
-        let mut linkage =
-            pb::linkage_client::LinkageClient::new(server.channel(pki, "operator").await);
-        let started = linkage
-            .run_job(pb::RunJobRequest {})
-            .await
-            .expect("run job")
-            .into_inner();
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let job = linkage
-                .get_job(pb::GetJobRequest {
-                    job_id: started.job_id,
-                })
-                .await
-                .expect("get job")
-                .into_inner();
-            if job.state != pb::JobState::Running as i32 {
-                assert_eq!(job.state, pb::JobState::Succeeded as i32, "{job:?}");
-                return job;
-            }
-            assert!(Instant::now() < deadline, "the job did not finish");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+    runtime
+        .block_on(async { common::run_job_to_success(server.channel(pki, "operator").await).await })
 }
 
 /// Every entry of the first `size` as (index, bytes), read as the auditor.

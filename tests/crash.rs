@@ -6,9 +6,11 @@
 //! transparency log after each restart extends every checkpoint an auditor
 //! verified before the kill.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::ServeProcess;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_veilink");
@@ -26,71 +28,6 @@ fn run(args: &[&str]) -> Output {
         );
     }
     output
-}
-
-/// A `veilink serve` child process.
-struct ServeProcess {
-    child: Child,
-    addr: String,
-}
-
-impl ServeProcess {
-    /// Starts the server on `listen` and waits until it says where it listens.
-    fn start(data: &Path, pki: &Path, listen: &str) -> ServeProcess {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--log-format",
-                "json",
-                "--listen",
-                listen,
-                "--data",
-            ])
-            .arg(data)
-            .arg("--pki")
-            .arg(pki)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            assert!(Instant::now() < deadline, "the server did not start");
-            let line = lines.next().expect("server exited early").expect("read");
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if let Some(addr) = event["fields"]["address"].as_str() {
-                break addr.to_string();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        ServeProcess { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-
-    /// SIGKILL: no shutdown, no flush.
-    fn kill(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-    }
-
-    /// SIGTERM: graceful shutdown.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        let status = self.child.wait().expect("reap");
-        assert!(status.success(), "serve exited with {status}");
-    }
 }
 
 fn lines(path: &Path) -> Vec<String> {

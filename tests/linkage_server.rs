@@ -11,12 +11,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{RunningServer, TestPki};
+use common::{RunningServer, ServeProcess, TestPki, wait_for_job};
 use prost::Message;
 use tokio::runtime::Runtime;
 use tonic::Code;
@@ -290,38 +289,9 @@ fn agency_counts<'a>(status: &'a pb::StatusResponse, agency: &str) -> &'a pb::Ag
         .unwrap_or_else(|| panic!("no counts for {agency}"))
 }
 
-/// Polls a job until it is no longer RUNNING.
-async fn wait_for_job(client: &mut LinkageClient, job_id: u64) -> pb::Job {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let job = client
-            .get_job(pb::GetJobRequest { job_id })
-            .await
-            .expect("get job")
-            .into_inner();
-        if job.state != pb::JobState::Running as i32 {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {job_id} still running");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Runs a full job as the operator and waits for its success.
 async fn run_job(server: &RunningServer, pki: &Path) -> pb::Job {
-    let mut client = linkage(server, pki, "operator").await;
-    let started = client
-        .run_job(pb::RunJobRequest {})
-        .await
-        .expect("run job")
-        .into_inner();
-    let job = wait_for_job(&mut client, started.job_id).await;
-    assert_eq!(
-        job.state,
-        pb::JobState::Succeeded as i32,
-        "job failed: {job:?}"
-    );
-    job
+    common::run_job_to_success(server.channel(pki, "operator").await).await
 }
 
 // ---------------------------------------------------------------------------
@@ -619,70 +589,6 @@ fn run(args: &[&str]) -> Output {
         );
     }
     output
-}
-
-/// A `veilink serve` child process.
-struct ServeProcess {
-    child: Child,
-    addr: String,
-}
-
-impl ServeProcess {
-    /// Starts the server on `listen` and waits until it says where it listens.
-    fn start(data: &Path, pki: &Path, listen: &str) -> ServeProcess {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--log-format", "json", "--listen", listen])
-            .arg("--data")
-            .arg(data)
-            .arg("--pki")
-            .arg(pki)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let mut log = Vec::new();
-        let addr = loop {
-            let Some(Ok(line)) = lines.next() else {
-                panic!(
-                    "veilink serve --listen {listen} exited early:\n{}",
-                    log.join("\n")
-                );
-            };
-            log.push(line.clone());
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if let Some(addr) = event["fields"]["address"].as_str() {
-                break addr.to_string();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        ServeProcess { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-
-    /// SIGKILL: no shutdown, no flush.
-    fn kill(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-    }
-
-    /// SIGTERM: graceful shutdown.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        let status = self.child.wait().expect("reap");
-        assert!(status.success(), "serve exited with {status}");
-    }
 }
 
 /// `veilink persons --format csv` as the operator, parsed.

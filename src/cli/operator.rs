@@ -179,14 +179,7 @@ pub(super) async fn persons(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let channel = client::connect(&args.server, &args.pki, &args.name).await?;
-    let mut stream = pb::linkage_client::LinkageClient::new(channel)
-        .max_decoding_message_size(64 * 1024 * 1024)
-        .export_linkage_map(pb::ExportLinkageMapRequest {
-            records: Vec::new(),
-        })
-        .await
-        .map_err(ClientError::from)?
-        .into_inner();
+    let mut stream = client::linkage_map(channel).await?;
     let mut rows = Rows::new(&["agency", "record_ref", "person_id"]);
     while let Some(chunk) = stream.message().await.map_err(ClientError::from)? {
         for entry in chunk.entries {

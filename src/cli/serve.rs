@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// Maximum records per batch [default: 10000].
     #[arg(long, env = "VEILINK_MAX_BATCH_RECORDS")]
     max_batch_records: Option<usize>,
+    /// sled page cache in MiB [default: 1024].
+    #[arg(long, env = "VEILINK_STORE_CACHE_MB")]
+    store_cache_mb: Option<u64>,
     /// Remove records whose event is older than N years (checked hourly).
     #[arg(long, env = "VEILINK_RETENTION_YEARS")]
     retention_years: Option<u32>,
@@ -101,6 +104,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         pki: args.pki,
         crl: args.crl,
         max_batch_records: args.max_batch_records,
+        store_cache_mb: args.store_cache_mb,
         retention_years: args.retention_years,
         link_every: args.link_every,
         ..ServeSettings::default()

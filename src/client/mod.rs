@@ -141,3 +141,21 @@ pub async fn connect(url: &str, pki_dir: &Path, name: &str) -> Result<Channel, C
         message: error_chain(&e),
     })
 }
+
+/// Streams the whole linkage map visible to the channel's principal (record
+/// ref → person id; the operator sees every agency's records, an agency only
+/// its own), in the chunks the server sends. Messages up to 64 MiB.
+///
+/// # Errors
+/// [`ClientError::Status`] when the server refuses the export.
+pub async fn linkage_map(
+    channel: Channel,
+) -> Result<tonic::Streaming<crate::pb::v1::LinkageMapChunk>, ClientError> {
+    Ok(crate::pb::v1::linkage_client::LinkageClient::new(channel)
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .export_linkage_map(crate::pb::v1::ExportLinkageMapRequest {
+            records: Vec::new(),
+        })
+        .await?
+        .into_inner())
+}

@@ -534,6 +534,21 @@ impl LinkIndex {
         idx
     }
 
+    /// Records the link between records `a` and `b` (dense indexes) on both
+    /// sides, with its match weight (bits) and deterministic verdict.
+    pub(crate) fn add_link(&mut self, a: u32, b: u32, weight: f32, deterministic: bool) {
+        self.links[a as usize].push(Link {
+            other: b,
+            weight,
+            deterministic,
+        });
+        self.links[b as usize].push(Link {
+            other: a,
+            weight,
+            deterministic,
+        });
+    }
+
     /// Recomputes the quarantine masks of `records` from the postings.
     pub(crate) fn refresh_masks(&mut self, records: impl IntoIterator<Item = u32>) {
         for r in records {
@@ -647,16 +662,7 @@ impl LinkIndex {
             }
         }
         for (a, b, weight, deterministic) in new_links {
-            self.links[a as usize].push(Link {
-                other: b,
-                weight,
-                deterministic,
-            });
-            self.links[b as usize].push(Link {
-                other: a,
-                weight,
-                deterministic,
-            });
+            self.add_link(a, b, weight, deterministic);
             touched.insert(b);
         }
         // The region: the old components of everything touched.

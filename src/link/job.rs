@@ -23,7 +23,7 @@ use super::LinkError;
 use super::blocking::for_each_candidate;
 use super::config::LinkConfig;
 use super::ids::LinkDelta;
-use super::index::{IdSource, Link, LinkIndex, NONE, Person, StoredPerson, in_two};
+use super::index::{IdSource, LinkIndex, NONE, Person, StoredPerson, in_two};
 use super::model::{LinkModel, PatternHistogram, Scorer, fit};
 use super::record::{CompactRecord, LinkRecord};
 
@@ -285,16 +285,7 @@ impl LinkIndex {
                 found.extend(links);
             }
             for (a, b, weight, deterministic) in found.drain(..) {
-                self.links[a as usize].push(Link {
-                    other: b,
-                    weight,
-                    deterministic,
-                });
-                self.links[b as usize].push(Link {
-                    other: a,
-                    weight,
-                    deterministic,
-                });
+                self.add_link(a, b, weight, deterministic);
             }
             progress((i + 1) as f64 / slices.len() as f64);
         }

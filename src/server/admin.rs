@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use super::ServiceState;
 use super::auth::principal;
 use super::error::ServiceError;
+use super::state::read_lock;
 use super::writer::read_counter;
 use crate::pb::v1 as pb;
 use crate::store::{META_FINGERPRINT, TreeName};
@@ -46,12 +47,7 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let state = &self.state;
         let store_bytes = state.store.size_on_disk().map_err(ServiceError::from)?;
-        let names = state
-            .agencies
-            .read()
-            .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?
-            .names()
-            .to_vec();
+        let names = read_lock(&state.agencies, "agency")?.names().to_vec();
         let mut agencies = Vec::with_capacity(names.len());
         let mut records = 0;
         for (code, name) in names.iter().enumerate() {

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use super::ServiceState;
 use super::auth::principal;
 use super::error::ServiceError;
-use super::state::Linkage;
+use super::state::{Linkage, read_lock};
 use super::writer::WriteRequest;
 use crate::analysis::{AnalysisError, Breakdown, Registration, ReportParams};
 use crate::audit::entry::{LogEntry, ReportQuery};
@@ -279,16 +279,8 @@ impl pb::analysis_server::Analysis for AnalysisService {
         let params_for_task = params.clone();
         let computed = tokio::task::spawn_blocking(move || {
             let (agencies, default, others) = {
-                let linkage = state
-                    .linkage
-                    .read()
-                    .map_err(|_| ServiceError::Internal("the linkage lock is poisoned".into()))?;
-                let agencies = state
-                    .agencies
-                    .read()
-                    .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?
-                    .names()
-                    .to_vec();
+                let linkage = read_lock(&state.linkage, "linkage")?;
+                let agencies = read_lock(&state.agencies, "agency")?.names().to_vec();
                 let default = registrations(&linkage, |seq| linkage.index.person_of(seq));
                 let others = if wants_sensitivity {
                     Some((

@@ -45,6 +45,8 @@ pub struct ServeSettings {
     pub max_batch_records: Option<usize>,
     /// Maximum gRPC message size, bytes.
     pub max_message_bytes: Option<usize>,
+    /// sled page cache, MiB.
+    pub store_cache_mb: Option<u64>,
     /// Remove records whose event is older than this many years.
     pub retention_years: Option<u32>,
     /// Run a full linkage job this often, e.g. `6h`.
@@ -106,6 +108,7 @@ impl ServeSettings {
             crl: self.crl.or(fallback.crl),
             max_batch_records: self.max_batch_records.or(fallback.max_batch_records),
             max_message_bytes: self.max_message_bytes.or(fallback.max_message_bytes),
+            store_cache_mb: self.store_cache_mb.or(fallback.store_cache_mb),
             retention_years: self.retention_years.or(fallback.retention_years),
             link_every: self.link_every.or(fallback.link_every),
             encoding_fingerprint: self.encoding_fingerprint.or(fallback.encoding_fingerprint),
@@ -130,6 +133,14 @@ impl ServeSettings {
         if !(64 * 1024..=1024 * 1024 * 1024).contains(&max_message_bytes) {
             return Err(ServerError::Config(
                 "max_message_bytes must be between 65536 and 1073741824".into(),
+            ));
+        }
+        let store_cache_mb = self
+            .store_cache_mb
+            .unwrap_or(crate::store::DEFAULT_CACHE_BYTES >> 20);
+        if !(16..=1024 * 1024).contains(&store_cache_mb) {
+            return Err(ServerError::Config(
+                "store_cache_mb must be between 16 and 1048576".into(),
             ));
         }
         if self.retention_years == Some(0) {
@@ -180,6 +191,7 @@ impl ServeSettings {
             crl: self.crl,
             max_batch_records,
             max_message_bytes,
+            store_cache_bytes: store_cache_mb << 20,
             retention_years: self.retention_years,
             link_every: self.link_every,
             encoding_fingerprint,
@@ -220,6 +232,9 @@ pub struct ServerConfig {
     pub max_batch_records: usize,
     /// Maximum decoded gRPC message size, bytes.
     pub max_message_bytes: usize,
+    /// Size of sled's page cache, bytes (default 1 GiB). The link index is
+    /// held in memory besides it (about 1.1 kB per record).
+    pub store_cache_bytes: u64,
     /// Retention in years (`None`: keep records until withdrawn).
     pub retention_years: Option<u32>,
     /// Period of scheduled full linkage jobs.

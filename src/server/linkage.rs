@@ -14,12 +14,13 @@ use tonic::{Request, Response, Status};
 use super::ServiceState;
 use super::auth::principal;
 use super::error::ServiceError;
+use super::state::read_lock;
 use super::writer::WriteRequest;
 use crate::audit::entry::JobTrigger;
 use crate::pb::v1 as pb;
 use crate::pki::Role;
-use crate::store::codec::{RecordKey, StoredRecord};
-use crate::store::{StoreError, TreeName};
+use crate::store::codec::RecordKey;
+use crate::store::{StoreError, TreeName, decode_seq};
 
 /// Entries per `LinkageMapChunk`.
 pub const MAP_CHUNK: usize = 10_000;
@@ -58,14 +59,8 @@ fn map_entries(
     state: &ServiceState,
     records: &[(RecordKey, u64)],
 ) -> Result<Vec<pb::LinkageMapEntry>, ServiceError> {
-    let linkage = state
-        .linkage
-        .read()
-        .map_err(|_| ServiceError::Internal("the linkage lock is poisoned".into()))?;
-    let agencies = state
-        .agencies
-        .read()
-        .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?;
+    let linkage = read_lock(&state.linkage, "linkage")?;
+    let agencies = read_lock(&state.agencies, "agency")?;
     Ok(records
         .iter()
         .filter_map(|(key, seq)| {
@@ -150,12 +145,7 @@ impl pb::linkage_server::Linkage for LinkageService {
         let own_code = match &own_agency {
             None => None,
             Some(id) => {
-                let code = self
-                    .state
-                    .agencies
-                    .read()
-                    .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?
-                    .code(id);
+                let code = read_lock(&self.state.agencies, "agency")?.code(id);
                 match code {
                     Some(code) => Some(code),
                     // An agency that never submitted has no records.
@@ -173,12 +163,7 @@ impl pb::linkage_server::Linkage for LinkageService {
         // before any entry is sent.
         let mut filtered: Option<Vec<(RecordKey, u64)>> = None;
         if !filter.is_empty() {
-            let agencies = self
-                .state
-                .agencies
-                .read()
-                .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?
-                .clone();
+            let agencies = read_lock(&self.state.agencies, "agency")?.clone();
             let mut found = Vec::new();
             for (i, wanted) in filter.iter().enumerate() {
                 let record_ref: [u8; 32] =
@@ -196,10 +181,10 @@ impl pb::linkage_server::Linkage for LinkageService {
                         let key = RecordKey { agency, record_ref };
                         self.state
                             .store
-                            .tree(TreeName::Records)
+                            .tree(TreeName::RecordRefs)
                             .get(key.to_bytes())
                             .map_err(|e| ServiceError::from(StoreError::from(e)))?
-                            .map(|v| StoredRecord::decode(&v).map(|r| (key, r.seq)))
+                            .map(|v| decode_seq(&v).map(|seq| (key, seq)))
                             .transpose()
                             .map_err(ServiceError::from)?
                     }
@@ -236,16 +221,16 @@ impl pb::linkage_server::Linkage for LinkageService {
                 }
                 return;
             }
-            let tree = state.store.tree(TreeName::Records).clone();
+            let tree = state.store.tree(TreeName::RecordRefs).clone();
             let iter = match own_code {
                 Some(code) => tree.scan_prefix(code.to_be_bytes()),
                 None => tree.iter(),
             };
             let mut chunk = Vec::with_capacity(MAP_CHUNK);
             for item in iter {
-                let parsed = item.map_err(StoreError::from).and_then(|(k, v)| {
-                    Ok((RecordKey::from_bytes(&k)?, StoredRecord::decode(&v)?.seq))
-                });
+                let parsed = item
+                    .map_err(StoreError::from)
+                    .and_then(|(k, v)| Ok((RecordKey::from_bytes(&k)?, decode_seq(&v)?)));
                 match parsed {
                     Ok(entry) => chunk.push(entry),
                     Err(e) => {
@@ -271,11 +256,7 @@ impl pb::linkage_server::Linkage for LinkageService {
         _request: Request<pb::ExplainModelRequest>,
     ) -> Result<Response<pb::ModelExplanation>, Status> {
         let explanation = {
-            let linkage = self
-                .state
-                .linkage
-                .read()
-                .map_err(|_| ServiceError::Internal("the linkage lock is poisoned".into()))?;
+            let linkage = read_lock(&self.state.linkage, "linkage")?;
             serde_json::json!({
                 "model": linkage.index.model().explain(),
                 "config": linkage.index.config(),

@@ -139,7 +139,7 @@ impl Server {
             .disclosure
             .validate()
             .map_err(|e| ServerError::Config(e.to_string()))?;
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open_with_cache(&config.data_dir, config.store_cache_bytes)?;
         let agencies = AgencyCodes::load(&store)?;
         let (jobs, interrupted) = JobBoard::load(&store)?;
         let loaded = state::load(&store, config.linkage.clone())?;

@@ -6,6 +6,7 @@
 //! (reports, the linkage map, status) take the read side of one lock.
 
 use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::NaiveDate;
 
@@ -14,9 +15,29 @@ use crate::link::{
     IdSource, LinkConfig, LinkDelta, LinkIndex, LinkModel, LinkRecord, PersonId, StoredPerson,
 };
 use crate::store::{
-    META_LINK_MODEL, RecordKey, Store, StoreError, StoredRecord, TreeName, WriteSet,
+    META_LINK_MODEL, Store, StoreError, StoredRecord, TreeName, WriteSet, decode_record_row,
 };
 use crate::vocab::{AgeBand, EventType, Region, ResidenceStatus, Role, Sex};
+
+/// The read side of one of the state's locks. A poisoned lock (a thread
+/// panicked while holding the write side) is [`ServiceError::Internal`]
+/// naming `what` ("linkage", "agency").
+pub(crate) fn read_lock<'a, T>(
+    lock: &'a RwLock<T>,
+    what: &str,
+) -> Result<RwLockReadGuard<'a, T>, ServiceError> {
+    lock.read()
+        .map_err(|_| ServiceError::Internal(format!("the {what} lock is poisoned")))
+}
+
+/// The write side of one of the state's locks; errors as [`read_lock`].
+pub(crate) fn write_lock<'a, T>(
+    lock: &'a RwLock<T>,
+    what: &str,
+) -> Result<RwLockWriteGuard<'a, T>, ServiceError> {
+    lock.write()
+        .map_err(|_| ServiceError::Internal(format!("the {what} lock is poisoned")))
+}
 
 /// Agency ids and their 16-bit codes (tree `agencies`).
 #[derive(Debug, Default, Clone)]
@@ -211,9 +232,8 @@ pub(crate) fn load(store: &Store, config: LinkConfig) -> Result<Loaded, ServiceE
     let mut records = Vec::new();
     let mut events = HashMap::new();
     for item in store.tree(TreeName::Records).iter() {
-        let (key, value) = item.map_err(StoreError::from)?;
-        let key = RecordKey::from_bytes(&key)?;
-        let record = StoredRecord::decode(&value)?;
+        let (_, value) = item.map_err(StoreError::from)?;
+        let (key, record) = decode_record_row(&value)?;
         events.insert(record.seq, EventRow::of(key.agency, &record));
         records.push(LinkRecord {
             seq: record.seq,

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::ServiceError;
 use super::jobs::{JobBoard, JobStatus, trigger_name};
-use super::state::{AgencyCodes, EventRow, Linkage, encode_person};
+use super::state::{AgencyCodes, EventRow, Linkage, encode_person, read_lock, write_lock};
 use super::validate::ValidRecord;
 use crate::audit::checkpoint::LogKey;
 use crate::audit::entry::{
@@ -32,9 +32,10 @@ use crate::audit::entry::{
 use crate::audit::log::{LogState, stage_append};
 use crate::link::{ChangeKind, JobOptions, LinkDelta, LinkRecord, PersonId};
 use crate::pb::v1 as pb;
-use crate::store::codec::{RecordKey, StoredReceipt, StoredRecord, batch_key};
+use crate::store::codec::{RecordKey, StoredReceipt, batch_key};
 use crate::store::{
     META_FINGERPRINT, META_LINK_MODEL, META_NEXT_SEQ, Store, StoreError, TreeName, WriteSet,
+    decode_record_row, decode_seq, encode_record_row, record_row_key,
 };
 
 /// One validated batch of an agency.
@@ -444,9 +445,7 @@ impl Writer {
     }
 
     fn read_agencies(&self) -> Result<std::sync::RwLockReadGuard<'_, AgencyCodes>, ServiceError> {
-        self.agencies
-            .read()
-            .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))
+        read_lock(&self.agencies, "agency")
     }
 
     fn apply_batch(
@@ -469,41 +468,42 @@ impl Writer {
         let mut rows = Vec::with_capacity(batch.records.len());
         let mut new_records = 0i64;
         let mut fresh: HashMap<u64, RecordKey> = HashMap::new();
-        let records_tree = self.store.tree(TreeName::Records).clone();
+        let refs_tree = self.store.tree(TreeName::RecordRefs).clone();
         for record in batch.records {
             let record_key = RecordKey {
                 agency,
                 record_ref: record.record_ref,
             };
-            let existing = records_tree
+            let existing = refs_tree
                 .get(record_key.to_bytes())
                 .map_err(StoreError::from)?
-                .map(|v| StoredRecord::decode(&v))
+                .map(|v| decode_seq(&v))
                 .transpose()?;
             let seq = match existing {
-                Some(old) => {
+                Some(old_seq) => {
                     corrected += 1;
-                    replaced.push(old.seq);
-                    old.seq
+                    replaced.push(old_seq);
+                    old_seq
                 }
                 None => {
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     new_records += 1;
-                    fresh.insert(seq, record_key);
                     writes.put(
-                        TreeName::RecordsBySeq,
-                        seq.to_be_bytes().to_vec(),
+                        TreeName::RecordRefs,
                         record_key.to_bytes().to_vec(),
+                        seq.to_be_bytes().to_vec(),
                     );
                     seq
                 }
             };
+            // Corrections too: the decisions name every record of the batch.
+            fresh.insert(seq, record_key);
             let stored = record.into_stored(seq);
             writes.put(
                 TreeName::Records,
-                record_key.to_bytes().to_vec(),
-                stored.encode(),
+                seq.to_be_bytes().to_vec(),
+                encode_record_row(record_key, &stored),
             );
             rows.push((seq, EventRow::of(agency, &stored)));
             inserts.push(LinkRecord {
@@ -562,15 +562,11 @@ impl Writer {
     }
 
     fn write_linkage(&self) -> Result<std::sync::RwLockWriteGuard<'_, Linkage>, ServiceError> {
-        self.linkage
-            .write()
-            .map_err(|_| ServiceError::Internal("the linkage lock is poisoned".into()))
+        write_lock(&self.linkage, "linkage")
     }
 
     fn write_agencies(&self) -> Result<std::sync::RwLockWriteGuard<'_, AgencyCodes>, ServiceError> {
-        self.agencies
-            .write()
-            .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))
+        write_lock(&self.agencies, "agency")
     }
 
     /// The (agency id, ref) of a record by sequence number: from `fresh`
@@ -585,11 +581,11 @@ impl Writer {
             None => {
                 let bytes = self
                     .store
-                    .tree(TreeName::RecordsBySeq)
+                    .tree(TreeName::Records)
                     .get(seq.to_be_bytes())
                     .map_err(StoreError::from)?
                     .ok_or_else(|| ServiceError::Internal(format!("record {seq} has no key")))?;
-                RecordKey::from_bytes(&bytes)?
+                record_row_key(&bytes)?
             }
         };
         let agencies = self.read_agencies()?;
@@ -707,15 +703,15 @@ impl Writer {
             }
             match self
                 .store
-                .tree(TreeName::Records)
+                .tree(TreeName::RecordRefs)
                 .get(key.to_bytes())
                 .map_err(StoreError::from)?
             {
                 Some(value) => {
-                    let record = StoredRecord::decode(&value)?;
-                    writes.delete(TreeName::Records, key.to_bytes().to_vec());
-                    writes.delete(TreeName::RecordsBySeq, record.seq.to_be_bytes().to_vec());
-                    seqs.push(record.seq);
+                    let seq = decode_seq(&value)?;
+                    writes.delete(TreeName::RecordRefs, key.to_bytes().to_vec());
+                    writes.delete(TreeName::Records, seq.to_be_bytes().to_vec());
+                    seqs.push(seq);
                     withdrawn_refs.insert(*record_ref);
                 }
                 None => response.not_found += 1,
@@ -821,16 +817,11 @@ impl Writer {
     /// Refs of records whose event is before `cutoff`, per agency.
     fn expired(&self, cutoff: chrono::NaiveDate) -> Result<Vec<AgencyRefs>, ServiceError> {
         let mut out: HashMap<String, Vec<[u8; 32]>> = HashMap::new();
-        let agencies = self
-            .agencies
-            .read()
-            .map_err(|_| ServiceError::Internal("the agency lock is poisoned".into()))?
-            .clone();
+        let agencies = read_lock(&self.agencies, "agency")?.clone();
         for item in self.store.tree(TreeName::Records).iter() {
-            let (key, value) = item.map_err(StoreError::from)?;
-            let record = StoredRecord::decode(&value)?;
+            let (_, value) = item.map_err(StoreError::from)?;
+            let (key, record) = decode_record_row(&value)?;
             if record.event_date < cutoff {
-                let key = RecordKey::from_bytes(&key)?;
                 out.entry(agencies.name(key.agency).to_string())
                     .or_default()
                     .push(key.record_ref);
@@ -978,10 +969,7 @@ impl Writer {
 
     fn persist_startup_delta(&mut self, delta: &LinkDelta) -> Result<(), ServiceError> {
         let person_writes = {
-            let linkage = self
-                .linkage
-                .read()
-                .map_err(|_| ServiceError::Internal("the linkage lock is poisoned".into()))?;
+            let linkage = read_lock(&self.linkage, "linkage")?;
             persist_persons(&linkage, std::slice::from_ref(delta))
         };
         let mut writes = WriteSet::new();

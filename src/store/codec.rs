@@ -227,6 +227,48 @@ impl StoredRecord {
     }
 }
 
+/// The value of a `records` row (key: the record's seq, u64 BE): its
+/// agency code ‖ ref (34 bytes, [`RecordKey::to_bytes`]) then
+/// [`StoredRecord::encode`].
+pub fn encode_record_row(key: RecordKey, record: &StoredRecord) -> Vec<u8> {
+    let mut out = key.to_bytes().to_vec();
+    out.extend_from_slice(&record.encode());
+    out
+}
+
+/// Decodes a `records` row written by [`encode_record_row`].
+///
+/// # Errors
+/// [`StoreError::Corrupt`] on any malformation.
+pub fn decode_record_row(bytes: &[u8]) -> Result<(RecordKey, StoredRecord), StoreError> {
+    if bytes.len() < 34 {
+        return Err(corrupt("records", "row shorter than its 34-byte key"));
+    }
+    Ok((
+        RecordKey::from_bytes(&bytes[..34])?,
+        StoredRecord::decode(&bytes[34..])?,
+    ))
+}
+
+/// The record key at the start of a `records` row, without decoding the
+/// record.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] when the row is shorter than 34 bytes.
+pub fn record_row_key(bytes: &[u8]) -> Result<RecordKey, StoreError> {
+    RecordKey::from_bytes(bytes.get(..34).unwrap_or(bytes))
+}
+
+/// Decodes a `record_refs` value: the record's seq (u64 BE).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] when the value is not 8 bytes.
+pub fn decode_seq(bytes: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| corrupt("record_refs", "a sequence number is not 8 bytes"))
+}
+
 /// A stored batch receipt (tree `batches`, key agency code ‖ batch id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReceipt {

@@ -21,7 +21,10 @@ use ring::rand::SecureRandom;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-pub use codec::{RecordKey, StoredReceipt, StoredRecord};
+pub use codec::{
+    RecordKey, StoredReceipt, StoredRecord, decode_record_row, decode_seq, encode_record_row,
+    record_row_key,
+};
 
 use crate::audit::AuditError;
 use crate::audit::log::{LogTrees, StagedAppend};
@@ -46,6 +49,17 @@ pub enum StoreError {
     /// The OS random generator failed.
     #[error("store: the OS random generator failed")]
     Random,
+    /// The data directory holds a store of another layout version.
+    #[error(
+        "store: the data directory holds layout {found}, this veilink reads layout {expected}; \
+         re-create the store (docs/STORAGE.md)"
+    )]
+    Layout {
+        /// The layout found (1 for stores written before layouts were recorded).
+        found: u64,
+        /// [`LAYOUT_VERSION`].
+        expected: u64,
+    },
 }
 
 /// Meta key of the server's own secret (32 bytes) used to re-key tokens at rest.
@@ -56,6 +70,14 @@ pub const META_FINGERPRINT: &[u8] = b"fingerprint";
 pub const META_NEXT_SEQ: &[u8] = b"next_seq";
 /// Meta key of the linkage model (JSON).
 pub const META_LINK_MODEL: &[u8] = b"link_model";
+/// Meta key of the store layout version (u64 BE).
+const META_LAYOUT: &[u8] = b"layout";
+/// The store layout this code reads and writes (`docs/STORAGE.md`). Layout 1
+/// (before 2026-11-30) kept whole records under their ref; layout 2 keeps
+/// them in sequence order with a ref → seq index.
+pub const LAYOUT_VERSION: u64 = 2;
+/// Default size of sled's page cache in bytes (1 GiB, sled's own default).
+pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// The trees of the store (`docs/STORAGE.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +86,12 @@ pub enum TreeName {
     Meta,
     /// Agency id ↔ 16-bit agency code.
     Agencies,
-    /// Agency code ‖ record ref → stored record.
+    /// Agency code ‖ record ref → record sequence number (u64 BE): the small
+    /// index that intake, withdrawals and the linkage map look refs up in.
+    RecordRefs,
+    /// Record sequence number (u64 BE) → agency code ‖ record ref ‖ stored
+    /// record ([`codec::encode_record_row`]): appended in sequence order.
     Records,
-    /// Record sequence number → agency code ‖ record ref.
-    RecordsBySeq,
     /// Agency code ‖ batch id → stored receipt.
     Batches,
     /// Person id → creation sequence ‖ record sequence numbers.
@@ -82,8 +106,8 @@ impl TreeName {
     const ALL: [TreeName; 8] = [
         TreeName::Meta,
         TreeName::Agencies,
+        TreeName::RecordRefs,
         TreeName::Records,
-        TreeName::RecordsBySeq,
         TreeName::Batches,
         TreeName::Persons,
         TreeName::Jobs,
@@ -94,8 +118,8 @@ impl TreeName {
         match self {
             TreeName::Meta => "meta",
             TreeName::Agencies => "agencies",
+            TreeName::RecordRefs => "record_refs",
             TreeName::Records => "records",
-            TreeName::RecordsBySeq => "records_by_seq",
             TreeName::Batches => "batches",
             TreeName::Persons => "persons",
             TreeName::Jobs => "jobs",
@@ -147,16 +171,27 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, creating the server secret on
-    /// first use.
+    /// Opens (or creates) the store in `dir` with the default page cache
+    /// ([`DEFAULT_CACHE_BYTES`]); see [`Store::open_with_cache`].
+    ///
+    /// # Errors
+    /// As [`Store::open_with_cache`].
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in `dir` with a page cache of
+    /// `cache_bytes`, creating the server secret and recording the layout
+    /// version on first use.
     ///
     /// # Errors
     /// [`StoreError::Sled`] when the directory cannot be opened (also when
-    /// another process holds it), [`StoreError::Random`].
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    /// another process holds it), [`StoreError::Random`],
+    /// [`StoreError::Layout`] for a store of another layout version.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .open()?;
         let trees = TreeName::ALL
             .iter()
@@ -186,7 +221,37 @@ impl Store {
             )?;
             store.db.flush()?;
         }
+        store.check_layout()?;
         Ok(store)
+    }
+
+    /// Records [`LAYOUT_VERSION`] in a store without records, or checks it.
+    fn check_layout(&self) -> Result<(), StoreError> {
+        let meta = self.tree(TreeName::Meta);
+        let found = match meta.get(META_LAYOUT)? {
+            Some(_) => self.get_u64(TreeName::Meta, META_LAYOUT)?,
+            // A store that never held a record can take any layout; one that
+            // did was written before layouts were recorded (layout 1).
+            None if self.tree(TreeName::Records).is_empty()
+                && !self
+                    .db
+                    .tree_names()
+                    .iter()
+                    .any(|name| name.as_ref() == b"records_by_seq") =>
+            {
+                meta.insert(META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                LAYOUT_VERSION
+            }
+            None => 1,
+        };
+        if found != LAYOUT_VERSION {
+            return Err(StoreError::Layout {
+                found,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        Ok(())
     }
 
     /// One of the store's trees.
@@ -286,5 +351,50 @@ impl Store {
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new store records the current layout and opens again; a store of
+    /// layout 1 (records but no `layout` key) or of an unknown layout is
+    /// refused with an error naming both versions.
+    #[test]
+    fn layout_is_recorded_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh");
+        drop(Store::open(&fresh).unwrap());
+        let store = Store::open(&fresh).unwrap();
+        assert_eq!(
+            store.get_u64(TreeName::Meta, META_LAYOUT).unwrap(),
+            LAYOUT_VERSION
+        );
+        store
+            .tree(TreeName::Meta)
+            .insert(META_LAYOUT, &7u64.to_be_bytes())
+            .unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+        let err = Store::open(&fresh).err().unwrap();
+        assert!(matches!(
+            err,
+            StoreError::Layout {
+                found: 7,
+                expected: LAYOUT_VERSION
+            }
+        ));
+        assert!(err.to_string().contains("layout 7"), "{err}");
+
+        let old = dir.path().join("layout-1");
+        {
+            let db = sled::open(&old).unwrap();
+            let by_seq = db.open_tree("records_by_seq").unwrap();
+            by_seq.insert(1u64.to_be_bytes(), vec![0u8; 34]).unwrap();
+            db.flush().unwrap();
+        }
+        let err = Store::open(&old).err().unwrap();
+        assert!(matches!(err, StoreError::Layout { found: 1, .. }), "{err}");
     }
 }

@@ -2,8 +2,10 @@
 //! veilink server on `127.0.0.1:0` over mTLS, stopped through a oneshot.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -90,4 +92,114 @@ impl RunningServer {
             .await
             .expect("connect")
     }
+}
+
+/// A `veilink serve` child process.
+pub struct ServeProcess {
+    child: Child,
+    /// The address it listens on (`127.0.0.1:PORT`).
+    pub addr: String,
+}
+
+impl ServeProcess {
+    /// Starts the server on `listen` and waits until it says where it listens.
+    pub fn start(data: &Path, pki: &Path, listen: &str) -> ServeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veilink"))
+            .args(["serve", "--log-format", "json", "--listen", listen])
+            .arg("--data")
+            .arg(data)
+            .arg("--pki")
+            .arg(pki)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut log = Vec::new();
+        let addr = loop {
+            let Some(Ok(line)) = lines.next() else {
+                panic!(
+                    "veilink serve --listen {listen} exited early:\n{}",
+                    log.join("\n")
+                );
+            };
+            log.push(line.clone());
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if let Some(addr) = event["fields"]["address"].as_str() {
+                break addr.to_string();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ServeProcess { child, addr }
+    }
+
+    /// `https://ADDR` of the server.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    /// SIGTERM: graceful shutdown.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        let status = self.child.wait().expect("reap");
+        assert!(status.success(), "serve exited with {status}");
+    }
+}
+
+/// Polls linkage job `job_id` until it is no longer RUNNING; panics after
+/// five minutes.
+pub async fn wait_for_job(
+    client: &mut veilink::pb::v1::linkage_client::LinkageClient<Channel>,
+    job_id: u64,
+) -> veilink::pb::v1::Job {
+    use veilink::pb::v1 as pb;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let job = client
+            .get_job(pb::GetJobRequest { job_id })
+            .await
+            .expect("get job")
+            .into_inner();
+        if job.state != pb::JobState::Running as i32 {
+            return job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {job_id} still running"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs a full linkage job over `channel` (the operator's) and waits for
+/// its end; panics unless it succeeded.
+pub async fn run_job_to_success(channel: Channel) -> veilink::pb::v1::Job {
+    use veilink::pb::v1 as pb;
+    let mut client = pb::linkage_client::LinkageClient::new(channel);
+    let started = client
+        .run_job(pb::RunJobRequest {})
+        .await
+        .expect("run job")
+        .into_inner();
+    let job = wait_for_job(&mut client, started.job_id).await;
+    assert_eq!(
+        job.state,
+        pb::JobState::Succeeded as i32,
+        "job failed: {job:?}"
+    );
+    job
 }
