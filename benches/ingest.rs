@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use veilink::encode::{Encoder, LinkageSecret, RecordReader, Schema};
+use veilink::encode::{Encoder, LineFault, LinkageSecret, RecordReader, Schema};
 use veilink::pb::v1 as pb;
 use veilink::synth::{SynthConfig, generate};
 
@@ -98,7 +98,13 @@ fn prepare(dir: &Path, args: &Args, secret: &LinkageSecret) -> Vec<(String, Vec<
             for record in
                 RecordReader::open(&encoder, &dir.join(format!("{agency}.csv"))).expect("csv")
             {
-                chunk.push(veilink::wire::record_to_proto(&record.expect("line")));
+                let record = match record {
+                    Ok(record) => record,
+                    // No identifying field: the agency skips it (`submit --on-error skip`).
+                    Err(e) if e.fault == LineFault::NothingToLink => continue,
+                    Err(e) => panic!("{e}"),
+                };
+                chunk.push(veilink::wire::record_to_proto(&record));
                 if chunk.len() == args.batch {
                     batches.push(encode(&chunk));
                     chunk.clear();
@@ -113,11 +119,12 @@ fn prepare(dir: &Path, args: &Args, secret: &LinkageSecret) -> Vec<(String, Vec<
 }
 
 /// Writes the same keys and values with raw sled: one `Batch` per intake
-/// batch, each followed by a durable flush.
+/// batch, each followed by a durable flush, with the server's default page
+/// cache.
 fn raw_sled(dir: &Path, work: &[(String, Vec<EncodedBatch>)]) -> (u64, Duration) {
     let db = sled::Config::new()
         .path(dir)
-        .cache_capacity(256 * 1024 * 1024)
+        .cache_capacity(veilink::store::DEFAULT_CACHE_BYTES)
         .open()
         .expect("sled");
     let records = db.open_tree("records").expect("tree");

@@ -202,6 +202,33 @@ fn skip_mode_counts_by_reason() {
     );
 }
 
+/// A line whose identifying fields are all empty or invalid gives no token
+/// and no Bloom encoding; the service would refuse it, so the encoder names
+/// the line (`fail`) or counts it (`skip`) instead of sending it.
+#[test]
+fn a_record_with_nothing_to_link_is_a_line_error() {
+    let ws = Workspace::new();
+    // No names, no date of birth, an invalid BSN (dropped, not hashed).
+    let empty = "P-9;;;;123456789;20210615;MI;SL";
+    let err = ws
+        .run(SCHEMA, csv(&[GOOD, empty]), OnError::Fail)
+        .unwrap_err();
+    let EncodeError::Line(line) = &err else {
+        panic!("expected a line error, got {err}");
+    };
+    assert_eq!((line.line, line.field), (3, None));
+    let text = err.to_string();
+    assert!(
+        text.contains("input.csv:3") && text.contains("no identifying field"),
+        "{text}"
+    );
+    assert!(ws.outputs_absent());
+
+    let summary = ws.run(SCHEMA, csv(&[GOOD, empty]), OnError::Skip).unwrap();
+    assert_eq!((summary.records_read, summary.records_encoded), (2, 1));
+    assert_eq!(summary.skipped.get("no identifying field"), Some(&1));
+}
+
 /// An unmapped category code is echoed (codes are not personal data) with the
 /// field, so the agency can fix its schema.
 #[test]

@@ -42,7 +42,7 @@ use crate::audit::verify::{self, VerifierState, VerifyOptions};
 use crate::client::audit::GrpcLogSource;
 use crate::client::submit::{KeptReceipt, SubmitOptions, SubmitProgress, submit_file};
 use crate::client::{self, ClientError};
-use crate::encode::{Encoder, LinkageSecret, Schema};
+use crate::encode::{Encoder, LinkageSecret, OnError, Schema};
 use crate::pb::v1 as pb;
 use crate::server::{Server, ServerConfig};
 use crate::synth::{SynthConfig, TruthSummary};
@@ -105,6 +105,9 @@ struct Summary {
     seed: u64,
     error_rate: f64,
     records_submitted: BTreeMap<String, u64>,
+    /// Lines the agencies' encoders skipped because they give nothing to
+    /// link on (no identifying field); they count as unlinked in the F1.
+    records_unlinkable: u64,
     persons_found: u64,
     persons_true: u64,
     precision: f64,
@@ -274,13 +277,18 @@ pub(super) fn demo(args: DemoArgs, format: Format, out: &mut dyn Write) -> Resul
             quiet,
         )
     })?;
+    let records_submitted: BTreeMap<String, u64> = submitted
+        .iter()
+        .map(|(a, (n, _))| (a.clone(), *n))
+        .collect();
+    let unlinkable: u64 = submitted.values().map(|(_, u)| u).sum();
     let job = clock.run("full linkage job", || {
         runtime.block_on(link_job(&url, &pki))
     })?;
     let map = dir.join("operator/linkage-map.csv");
     let quality = clock.run("linkage vs truth", || {
         runtime.block_on(export_map(&url, &pki, &map))?;
-        evaluate_map(&map, &agencies_dir, &data)
+        evaluate_map(&map, &agencies_dir, &data, unlinkable)
     })?;
     let report = clock.run("analyst report + plot", || {
         runtime.block_on(analyst_report(&url, &pki, &dir.join("analyst")))
@@ -300,7 +308,8 @@ pub(super) fn demo(args: DemoArgs, format: Format, out: &mut dyn Write) -> Resul
         persons: args.persons,
         seed: args.seed,
         error_rate: args.error_rate,
-        records_submitted: submitted,
+        records_submitted,
+        records_unlinkable: unlinkable,
         persons_found: job.persons,
         persons_true: truth.persons_registered,
         precision: quality.0,
@@ -356,6 +365,10 @@ pub(super) fn demo(args: DemoArgs, format: Format, out: &mut dyn Write) -> Resul
     Ok(())
 }
 
+/// Per agency: records acknowledged, and lines skipped for having no
+/// identifying field.
+type Submitted = (u64, u64);
+
 /// The three agencies encode and submit their registrations concurrently
 /// through the real client, each with a progress bar.
 fn submit_all(
@@ -366,12 +379,12 @@ fn submit_all(
     data: &Path,
     secret: &LinkageSecret,
     quiet: bool,
-) -> Result<BTreeMap<String, u64>, CliError> {
+) -> Result<BTreeMap<String, Submitted>, CliError> {
     let bars = MultiProgress::new();
     if quiet || !std::io::stderr().is_terminal() {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let results: Vec<Result<(String, u64), CliError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<(String, Submitted), CliError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = AGENCIES
             .iter()
             .map(|agency| {
@@ -388,6 +401,9 @@ fn submit_all(
                     let options = SubmitOptions {
                         refs_out: Some(agencies_dir.join(format!("{agency}.refs.csv"))),
                         receipts_out: Some(agencies_dir.join(format!("{agency}.receipts.jsonl"))),
+                        // A record with no identifying field cannot be linked
+                        // (the service refuses it); the agency skips and counts it.
+                        on_error: OnError::Skip,
                         ..SubmitOptions::default()
                     };
                     let mut tick = |p: SubmitProgress| {
@@ -398,13 +414,18 @@ fn submit_all(
                         runtime, url, pki, agency, &encoder, &csv, &options, &mut tick,
                     )?;
                     bar.finish();
-                    if summary.accepted != summary.records_read {
+                    let unlinkable = summary.skipped.get("no identifying field").copied();
+                    let unlinkable = unlinkable.unwrap_or(0);
+                    let skipped: u64 = summary.skipped.values().sum();
+                    if skipped != unlinkable
+                        || summary.accepted + unlinkable != summary.records_read
+                    {
                         return Err(failure(format!(
-                            "{agency}: {} of {} records accepted",
-                            summary.accepted, summary.records_read
+                            "{agency}: {} of {} records accepted, skipped: {:?}",
+                            summary.accepted, summary.records_read, summary.skipped
                         )));
                     }
-                    Ok((agency.to_string(), summary.accepted))
+                    Ok((agency.to_string(), (summary.accepted, unlinkable)))
                 })
             })
             .collect();
@@ -467,8 +488,16 @@ async fn export_map(url: &str, pki: &Path, path: &Path) -> Result<(), CliError> 
 }
 
 /// Pairwise precision, recall and F1 of the map against the generator's truth
-/// (joined through the agencies' refs files, as `veilink evaluate` does).
-fn evaluate_map(map: &Path, agencies_dir: &Path, data: &Path) -> Result<(f64, f64, f64), CliError> {
+/// (joined through the agencies' refs files, as `veilink evaluate` does). The
+/// `unlinkable` records the agencies could not encode are absent from the
+/// map; they count as persons of their own (missed links), and any other
+/// absence is an error.
+fn evaluate_map(
+    map: &Path,
+    agencies_dir: &Path,
+    data: &Path,
+    unlinkable: u64,
+) -> Result<(f64, f64, f64), CliError> {
     let read = |path: &Path| -> Result<Vec<csv::StringRecord>, CliError> {
         let mut reader = csv::Reader::from_path(path)
             .map_err(|e| failure(format!("{}: {e}", path.display())))?;
@@ -493,13 +522,20 @@ fn evaluate_map(map: &Path, agencies_dir: &Path, data: &Path) -> Result<(f64, f6
         .into_iter()
         .map(|row| ((row[0].to_string(), row[1].to_string()), row[2].to_string()))
         .collect();
-    let result = crate::link::evaluate::evaluate(&truth, &linked);
-    if result.missing_from_map > 0 {
+    let mut missing = 0u64;
+    for record in truth.keys() {
+        if !linked.contains_key(record) {
+            missing += 1;
+            linked.insert(record.clone(), format!("unlinkable {missing}"));
+        }
+    }
+    if missing != unlinkable {
         return Err(failure(format!(
-            "{} records of the truth are missing from the linkage map",
-            result.missing_from_map
+            "{missing} records of the truth are missing from the linkage map \
+             ({unlinkable} were unlinkable)"
         )));
     }
+    let result = crate::link::evaluate::evaluate(&truth, &linked);
     Ok((result.precision, result.recall, result.f1))
 }
 
@@ -655,6 +691,13 @@ fn write_summary(s: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
         "records submitted   {}  (every batch acknowledged after fsync)",
         records.join(", ")
     )?;
+    if s.records_unlinkable > 0 {
+        writeln!(
+            out,
+            "records skipped     {} with no identifying field (kept by the agencies, unlinked)",
+            s.records_unlinkable
+        )?;
+    }
     writeln!(
         out,
         "persons found       {} (true: {})",

@@ -304,7 +304,13 @@ impl LineEncoder<'_> {
             place_of_residence: place_of_residence.as_deref(),
             place_of_birth: place_of_birth.as_deref(),
         };
-        Ok(self.encoder.encode(record_id, &raw, &event))
+        let encoded = self.encoder.encode(record_id, &raw, &event);
+        // The service refuses such a record (`docs/ENCODING.md`): say so here,
+        // on the agency's side, with the line, instead of failing a batch.
+        if encoded.tokens.is_empty() && encoded.bloom.is_none() {
+            return Err(self.line_error(line, None, LineFault::NothingToLink));
+        }
+        Ok(encoded)
     }
 }
 

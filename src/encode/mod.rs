@@ -201,6 +201,7 @@ impl LineError {
             LineFault::BadDate { .. } => "not a valid date".to_string(),
             LineFault::UnmappedCode { .. } => "unmapped code".to_string(),
             LineFault::FieldCount { .. } => "wrong number of fields".to_string(),
+            LineFault::NothingToLink => "no identifying field".to_string(),
             LineFault::NotUtf8 => "not UTF-8".to_string(),
             LineFault::Csv(_) => "CSV syntax".to_string(),
         };
@@ -234,6 +235,11 @@ pub enum LineFault {
         /// Fields on this line.
         found: u64,
     },
+    /// Every identifying field (names, date of birth, national id, address)
+    /// is missing, invalid or a placeholder: the record gives no match token
+    /// and no Bloom encoding, so it cannot be linked and the service would
+    /// refuse it.
+    NothingToLink,
     /// Bytes that are not UTF-8 in a file whose schema says UTF-8.
     NotUtf8,
     /// Any other CSV reader failure (I/O while reading); not skippable.
@@ -257,6 +263,11 @@ impl fmt::Display for LineFault {
                     "expected {expected} fields as in the header, found {found}"
                 )
             }
+            LineFault::NothingToLink => f.write_str(
+                "no identifying field: names, date of birth, national id and address \
+                 are all missing, invalid or placeholders, so the record gives no match \
+                 token and no Bloom encoding and cannot be linked",
+            ),
             LineFault::NotUtf8 => f.write_str(
                 "bytes that are not UTF-8; if the export is Latin-1 or Windows-1252, \
                  set encoding = \"latin1\" in the schema",

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use veilink::encode::dates::BirthDate;
-use veilink::encode::{Encoder, LinkageSecret, RawPerson, RecordReader, Schema};
+use veilink::encode::{Encoder, LineFault, LinkageSecret, RawPerson, RecordReader, Schema};
 use veilink::link::{LinkRecord, PersonId};
 use veilink::synth::{SynthConfig, generate};
 use veilink::vocab::Sex;
@@ -147,7 +147,12 @@ pub fn population(dir: &Path, persons: u64, seed: u64, error_rate: f64) -> Popul
         let encoder = Encoder::new(&secret(), &schema);
         let reader = RecordReader::open(&encoder, &dir.join(format!("{agency}.csv"))).expect("csv");
         for encoded in reader {
-            let encoded = encoded.expect("encoded record");
+            let encoded = match encoded {
+                Ok(encoded) => encoded,
+                // No identifying field: the agency skips it, as `submit --on-error skip` does.
+                Err(e) if e.fault == LineFault::NothingToLink => continue,
+                Err(e) => panic!("encoded record: {e}"),
+            };
             let seq = out.records.len() as u64;
             let key = (agency.clone(), encoded.local_id.clone());
             let entity = truth_rows[&key];
