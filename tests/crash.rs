@@ -8,27 +8,12 @@
 
 mod common;
 
-use common::ServeProcess;
+use common::{ServeProcess, run_veilink as run};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_veilink");
-
-/// Runs the binary to completion; panics with its output on failure.
-fn run(args: &[&str]) -> Output {
-    let output = Command::new(BIN).args(args).output().expect("run veilink");
-    if !output.status.success() {
-        panic!(
-            "veilink {} failed ({}):\nstdout: {}\nstderr: {}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    output
-}
 
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)

@@ -12,10 +12,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{RunningServer, ServeProcess, TestPki, wait_for_job};
+use common::{RunningServer, ServeProcess, TestPki, run_veilink as run, wait_for_job};
 use prost::Message;
 use tokio::runtime::Runtime;
 use tonic::Code;
@@ -575,21 +575,6 @@ fn job_history_and_model_survive_a_restart_bit_for_bit() {
 
 // ---------------------------------------------------------------------------
 // kill -9 during a job, with the real binary.
-
-/// Runs the binary to completion; panics with its output on failure.
-fn run(args: &[&str]) -> Output {
-    let output = Command::new(BIN).args(args).output().expect("run veilink");
-    if !output.status.success() {
-        panic!(
-            "veilink {} failed ({}):\nstdout: {}\nstderr: {}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    output
-}
 
 /// `veilink persons --format csv` as the operator, parsed.
 fn persons_csv(url: &str, pki: &Path) -> BTreeMap<(String, String), String> {

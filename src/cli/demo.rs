@@ -42,7 +42,7 @@ use crate::audit::verify::{self, VerifierState, VerifyOptions};
 use crate::client::audit::GrpcLogSource;
 use crate::client::submit::{KeptReceipt, SubmitOptions, SubmitProgress, submit_file};
 use crate::client::{self, ClientError};
-use crate::encode::{Encoder, LinkageSecret, OnError, Schema};
+use crate::encode::{Encoder, LineFault, LinkageSecret, OnError, Schema};
 use crate::pb::v1 as pb;
 use crate::server::{Server, ServerConfig};
 use crate::synth::{SynthConfig, TruthSummary};
@@ -414,8 +414,8 @@ fn submit_all(
                         runtime, url, pki, agency, &encoder, &csv, &options, &mut tick,
                     )?;
                     bar.finish();
-                    let unlinkable = summary.skipped.get("no identifying field").copied();
-                    let unlinkable = unlinkable.unwrap_or(0);
+                    let unlinkable = summary.skipped.get(LineFault::NothingToLink.label());
+                    let unlinkable = unlinkable.copied().unwrap_or(0);
                     let skipped: u64 = summary.skipped.values().sum();
                     if skipped != unlinkable
                         || summary.accepted + unlinkable != summary.records_read

@@ -196,18 +196,10 @@ impl LineError {
     /// A short label without the file and line, used to count skipped lines by
     /// reason in [`EncodeSummary::skipped`], e.g. `"empty required value (role)"`.
     pub fn reason(&self) -> String {
-        let kind = match &self.fault {
-            LineFault::EmptyRequired => "empty required value".to_string(),
-            LineFault::BadDate { .. } => "not a valid date".to_string(),
-            LineFault::UnmappedCode { .. } => "unmapped code".to_string(),
-            LineFault::FieldCount { .. } => "wrong number of fields".to_string(),
-            LineFault::NothingToLink => "no identifying field".to_string(),
-            LineFault::NotUtf8 => "not UTF-8".to_string(),
-            LineFault::Csv(_) => "CSV syntax".to_string(),
-        };
+        let kind = self.fault.label();
         match self.field {
             Some(field) => format!("{kind} ({field})"),
-            None => kind,
+            None => kind.to_string(),
         }
     }
 }
@@ -244,6 +236,23 @@ pub enum LineFault {
     NotUtf8,
     /// Any other CSV reader failure (I/O while reading); not skippable.
     Csv(String),
+}
+
+impl LineFault {
+    /// The fault's short label, the start of [`LineError::reason`] (a fault
+    /// with no field, such as [`LineFault::NothingToLink`], is counted under
+    /// its label alone).
+    pub fn label(&self) -> &'static str {
+        match self {
+            LineFault::EmptyRequired => "empty required value",
+            LineFault::BadDate { .. } => "not a valid date",
+            LineFault::UnmappedCode { .. } => "unmapped code",
+            LineFault::FieldCount { .. } => "wrong number of fields",
+            LineFault::NothingToLink => "no identifying field",
+            LineFault::NotUtf8 => "not UTF-8",
+            LineFault::Csv(_) => "CSV syntax",
+        }
+    }
 }
 
 impl fmt::Display for LineFault {

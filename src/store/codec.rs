@@ -241,13 +241,8 @@ pub fn encode_record_row(key: RecordKey, record: &StoredRecord) -> Vec<u8> {
 /// # Errors
 /// [`StoreError::Corrupt`] on any malformation.
 pub fn decode_record_row(bytes: &[u8]) -> Result<(RecordKey, StoredRecord), StoreError> {
-    if bytes.len() < 34 {
-        return Err(corrupt("records", "row shorter than its 34-byte key"));
-    }
-    Ok((
-        RecordKey::from_bytes(&bytes[..34])?,
-        StoredRecord::decode(&bytes[34..])?,
-    ))
+    let key = record_row_key(bytes)?;
+    Ok((key, StoredRecord::decode(&bytes[34..])?))
 }
 
 /// The record key at the start of a `records` row, without decoding the

@@ -203,3 +203,22 @@ pub async fn run_job_to_success(channel: Channel) -> veilink::pb::v1::Job {
     );
     job
 }
+
+/// Runs the `veilink` binary to completion with `args`; panics with its
+/// output unless it exits 0.
+pub fn run_veilink(args: &[&str]) -> std::process::Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_veilink"))
+        .args(args)
+        .output()
+        .expect("run veilink");
+    if !output.status.success() {
+        panic!(
+            "veilink {} failed ({}):\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    output
+}
