@@ -280,6 +280,27 @@ fn latin1_needs_the_encoding_setting() {
     assert_eq!(from_latin1, from_utf8);
 }
 
+/// A character cut in two by a delimiter: each cell alone is invalid UTF-8
+/// although the line's cell bytes taken together are valid. The encoder reads
+/// valid lines whole, so this checks it still refuses the cell, naming it.
+#[test]
+fn a_character_split_across_cells_is_refused() {
+    let ws = Workspace::new();
+    let e_acute = "é".as_bytes();
+    let mut line = format!("{HEADER}\nP-1;Ren").into_bytes();
+    line.push(e_acute[0]);
+    line.push(b';');
+    line.push(e_acute[1]);
+    line.extend_from_slice(b"ller;03-07-1990;;20210615;MI;SL\n");
+    let err = ws.run(SCHEMA, &line, OnError::Fail).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("input.csv:2") && text.contains("given_names"),
+        "{text}"
+    );
+    assert!(ws.outputs_absent());
+}
+
 /// Key files of the wrong length, empty or missing are refused with the path.
 #[test]
 fn wrong_key_files_are_refused() {

@@ -11,6 +11,9 @@
 //! as attacker is chosen by [`BloomScheme`]; its costs and reasons are in
 //! `docs/ENCODING.md`, "Hardening".
 
+use std::io::Write as _;
+use std::sync::OnceLock;
+
 use chrono::Datelike;
 
 use super::dates::{BirthDate, digits};
@@ -39,6 +42,13 @@ impl Bloom {
     fn set(&mut self, position: usize) {
         let p = position % BLOOM_BITS;
         self.0[p / 8] |= 0x80 >> (p % 8);
+    }
+
+    /// Sets every bit in `positions` (each already below [`BLOOM_BITS`]).
+    fn set_all(&mut self, positions: &[u16]) {
+        for &p in positions {
+            self.set(usize::from(p));
+        }
     }
 
     /// True when bit `position` is set.
@@ -185,10 +195,11 @@ fn for_each_date_part(dob: BirthDate, mut f: impl FnMut(&str)) {
     }
 }
 
-/// Sets the `k` bits of one element: the first `2k` bytes of
+/// The bit positions of one element: the first `2k` bytes of
 /// `BLAKE3-keyed-XOF(field key, u8(len salt) ‖ salt ‖ element)`, read as
-/// big-endian 16-bit integers, each modulo 1024.
-fn add_element(bloom: &mut Bloom, key: &[u8; 32], k: usize, salt: &[u8], element: &str) {
+/// big-endian 16-bit integers, each modulo 1024. Only the first `k` entries of
+/// the result are meaningful.
+fn element_positions(key: &[u8; 32], k: usize, salt: &[u8], element: &str) -> [u16; MAX_K] {
     // Salt (≤ 4 bytes) and a bigram (≤ 8 bytes) fit on the stack.
     let mut input = [0u8; 32];
     let len = 1 + salt.len() + element.len();
@@ -202,24 +213,244 @@ fn add_element(bloom: &mut Bloom, key: &[u8; 32], k: usize, salt: &[u8], element
         heap = [&[salt.len() as u8], salt, element.as_bytes()].concat();
         &heap
     };
-    let mut positions = [0u8; 64];
-    let positions = &mut positions[..2 * k];
-    if positions.len() <= blake3::OUT_LEN {
+    let mut bytes = [0u8; 2 * MAX_K];
+    let bytes = &mut bytes[..2 * k.min(MAX_K)];
+    if bytes.len() <= blake3::OUT_LEN {
         // The first 32 bytes of the keyed XOF are the keyed hash.
-        positions.copy_from_slice(&blake3::keyed_hash(key, input).as_bytes()[..2 * k]);
+        bytes.copy_from_slice(&blake3::keyed_hash(key, input).as_bytes()[..bytes.len()]);
     } else {
         let mut hasher = blake3::Hasher::new_keyed(key);
         hasher.update(input);
-        hasher.finalize_xof().fill(positions);
+        hasher.finalize_xof().fill(bytes);
     }
-    for pair in positions.chunks_exact(2) {
-        bloom.set(usize::from(u16::from_be_bytes([pair[0], pair[1]])));
+    let mut positions = [0u16; MAX_K];
+    for (position, pair) in positions.iter_mut().zip(bytes.chunks_exact(2)) {
+        *position = u16::from_be_bytes([pair[0], pair[1]]) % BLOOM_BITS as u16;
+    }
+    positions
+}
+
+/// Largest `k` of any field (one 64-byte XOF block).
+const MAX_K: usize = 32;
+
+/// `k` of the two name fields, which the name tables below are sized for.
+const NAME_K: usize = 16;
+
+/// `k` of the date-of-birth field.
+const DATE_K: usize = 32;
+
+const _: () = assert!(
+    BLOOM_FIELDS[0].k == NAME_K && BLOOM_FIELDS[1].k == NAME_K && BLOOM_FIELDS[2].k == DATE_K
+);
+
+/// Symbols of the name tables: `_` (padding) and `a`–`z`, which is what
+/// folding leaves of almost every name (`docs/ENCODING.md`, "Folding").
+const NAME_SYMBOLS: usize = 27;
+
+/// First birth year (salt) with a name table; years outside
+/// `FIRST_TABLE_YEAR..FIRST_TABLE_YEAR + TABLE_YEARS` are hashed each time.
+const FIRST_TABLE_YEAR: i32 = 1850;
+
+/// Number of birth years with name tables (and of `y` parts in the date table).
+const TABLE_YEARS: usize = 256;
+
+/// Positions of every bigram over [`NAME_SYMBOLS`] for one name field and one
+/// salt (27 × 27 × 16 × 2 bytes = 23 kB).
+type NameTable = [[u16; NAME_K]; NAME_SYMBOLS * NAME_SYMBOLS];
+
+/// Positions of the date parts `y1850`…`y2105`, `m01`…`m12`, `d01`…`d31`.
+type DateTable = [[u16; DATE_K]; TABLE_YEARS + 12 + 31];
+
+/// Memoised element positions of one encoder's Bloom keys: the same positions
+/// [`element_positions`] computes, so the encodings are byte for byte those of
+/// the specification, but each (field, salt, bigram) is hashed once per
+/// encoder instead of once per record. Tables are filled on first use (a name
+/// table costs 729 keyed hashes, about 0.1 ms) and shared by every thread.
+/// Elements outside the tables (other letters, unusual years) are hashed as
+/// before. The tables hold keyed-hash outputs only, in the encoder's memory on
+/// the agency's machine, like the keys they come from.
+pub(crate) struct PositionCache {
+    /// The field keys in the order of [`BLOOM_FIELDS`].
+    keys: [[u8; 32]; 3],
+    /// Per name field: slot 0 is the unsalted table, slot `1 + year − 1850`
+    /// the table salted with that birth year.
+    names: [Box<[OnceLock<Box<NameTable>>]>; 2],
+    /// The date-of-birth parts (never salted).
+    date: OnceLock<Box<DateTable>>,
+}
+
+impl PositionCache {
+    /// An empty cache for the Bloom keys `keys` (order of [`BLOOM_FIELDS`]).
+    pub(crate) fn new(keys: [[u8; 32]; 3]) -> PositionCache {
+        let slots = || (0..=TABLE_YEARS).map(|_| OnceLock::new()).collect();
+        PositionCache {
+            keys,
+            names: [slots(), slots()],
+            date: OnceLock::new(),
+        }
+    }
+
+    /// Sets the bits of every bigram of `name` in name field `field` (0 or 1)
+    /// under `salt` (`None`, or the birth year).
+    fn add_name(&self, bloom: &mut Bloom, field: usize, salt: Option<i32>, name: &str) {
+        // `format!("{year:04}")` without an allocation (years need at most 11 bytes).
+        let mut salt_text = [0u8; 12];
+        let salt_len = match salt {
+            None => 0,
+            Some(year) => {
+                let mut rest = &mut salt_text[..];
+                let _ = write!(rest, "{year:04}");
+                12 - rest.len()
+            }
+        };
+        let salt_bytes = &salt_text[..salt_len];
+        let slot = match salt {
+            None => Some(0),
+            Some(year) => usize::try_from(year - FIRST_TABLE_YEAR)
+                .ok()
+                .filter(|offset| *offset < TABLE_YEARS)
+                .map(|offset| offset + 1),
+        };
+        let table = slot.map(|slot| {
+            self.names[field][slot].get_or_init(|| {
+                let mut table = Box::new([[0u16; NAME_K]; NAME_SYMBOLS * NAME_SYMBOLS]);
+                for (index, entry) in table.iter_mut().enumerate() {
+                    let gram = [
+                        name_symbol_char(index / NAME_SYMBOLS),
+                        name_symbol_char(index % NAME_SYMBOLS),
+                    ];
+                    let gram = std::str::from_utf8(&gram).unwrap_or_default();
+                    let all = element_positions(&self.keys[field], NAME_K, salt_bytes, gram);
+                    entry.copy_from_slice(&all[..NAME_K]);
+                }
+                table
+            })
+        });
+        let mut previous = '_';
+        for c in name.chars().chain(std::iter::once('_')) {
+            match (table, name_symbol(previous), name_symbol(c)) {
+                (Some(table), Some(first), Some(second)) => {
+                    bloom.set_all(&table[first * NAME_SYMBOLS + second]);
+                }
+                _ => {
+                    let mut buf = [0u8; 8];
+                    let first = previous.encode_utf8(&mut buf).len();
+                    let second = c.encode_utf8(&mut buf[first..]).len();
+                    // Two encoded chars are valid UTF-8.
+                    let gram = std::str::from_utf8(&buf[..first + second]).unwrap_or_default();
+                    let all = element_positions(&self.keys[field], NAME_K, salt_bytes, gram);
+                    bloom.set_all(&all[..NAME_K]);
+                }
+            }
+            previous = c;
+        }
+    }
+
+    /// Sets the bits of the known parts of a date of birth.
+    fn add_date(&self, bloom: &mut Bloom, dob: BirthDate) {
+        let key = &self.keys[2];
+        let table = self.date.get_or_init(|| {
+            let mut table = Box::new([[0u16; DATE_K]; TABLE_YEARS + 12 + 31]);
+            for (index, entry) in table.iter_mut().enumerate() {
+                let mut part = [0u8; 5];
+                let len = date_part_of_index(index, &mut part);
+                let part = std::str::from_utf8(&part[..len]).unwrap_or_default();
+                *entry = element_positions(key, DATE_K, b"", part);
+            }
+            table
+        });
+        for_each_date_part(dob, |part| match date_part_index(part) {
+            Some(index) => bloom.set_all(&table[index]),
+            None => bloom.set_all(&element_positions(key, DATE_K, b"", part)),
+        });
     }
 }
 
+/// Table index of a name symbol (`_` → 0, `a`–`z` → 1–26).
+fn name_symbol(c: char) -> Option<usize> {
+    match c {
+        '_' => Some(0),
+        'a'..='z' => Some(c as usize - 'a' as usize + 1),
+        _ => None,
+    }
+}
+
+/// The symbol of a name-table index (inverse of [`name_symbol`]).
+fn name_symbol_char(index: usize) -> u8 {
+    if index == 0 {
+        b'_'
+    } else {
+        b'a' + (index - 1) as u8
+    }
+}
+
+/// Table index of a date part (`y1850`… first, then `m01`…, then `d01`…).
+fn date_part_index(part: &str) -> Option<usize> {
+    let (tag, number) = part.split_at_checked(1)?;
+    let number: usize = number.parse().ok()?;
+    match tag {
+        "y" => number
+            .checked_sub(FIRST_TABLE_YEAR as usize)
+            .filter(|offset| *offset < TABLE_YEARS),
+        "m" => (1..=12).contains(&number).then(|| TABLE_YEARS + number - 1),
+        "d" => (1..=31)
+            .contains(&number)
+            .then(|| TABLE_YEARS + 12 + number - 1),
+        _ => None,
+    }
+}
+
+/// Writes the date part of table index `index` into `out`; returns its length.
+fn date_part_of_index(index: usize, out: &mut [u8; 5]) -> usize {
+    let (tag, number, width) = if index < TABLE_YEARS {
+        (b'y', FIRST_TABLE_YEAR as u32 + index as u32, 4)
+    } else if index < TABLE_YEARS + 12 {
+        (b'm', (index - TABLE_YEARS) as u32 + 1, 2)
+    } else {
+        (b'd', (index - TABLE_YEARS - 12) as u32 + 1, 2)
+    };
+    out[0] = tag;
+    if width == 4 {
+        out[1..5].copy_from_slice(&digits::<4>(number));
+    } else {
+        out[1..3].copy_from_slice(&digits::<2>(number));
+    }
+    1 + width
+}
+
 /// The Bloom encoding of a person, or `None` when the given name, surname and
-/// date of birth are all missing. `keys` are in the order of [`BLOOM_FIELDS`].
+/// date of birth are all missing (`docs/ENCODING.md`, "Bloom encoding").
 pub(crate) fn encode(
+    person: &NormalisedPerson,
+    cache: &PositionCache,
+    scheme: BloomScheme,
+) -> Option<Bloom> {
+    if person.given_name.is_none() && person.surname.is_none() && person.date_of_birth.is_none() {
+        return None;
+    }
+    let mut bloom = Bloom([0; BLOOM_BYTES]);
+    let salt = match (scheme, person.date_of_birth) {
+        (BloomScheme::SaltedByBirthYear, Some(dob)) => Some(dob.year()),
+        _ => None,
+    };
+    for (field, name) in [&person.given_name, &person.surname]
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(name) = name {
+            cache.add_name(&mut bloom, field, salt, name);
+        }
+    }
+    if let Some(dob) = person.date_of_birth {
+        cache.add_date(&mut bloom, dob);
+    }
+    Some(bloom)
+}
+
+/// The Bloom encoding computed element by element with no tables: the
+/// reference the cached [`encode`] is tested against.
+#[cfg(test)]
+fn encode_uncached(
     person: &NormalisedPerson,
     keys: &[[u8; 32]; 3],
     scheme: BloomScheme,
@@ -236,22 +467,18 @@ pub(crate) fn encode(
         }
         _ => b"",
     };
-    for (i, name) in [&person.given_name, &person.surname]
-        .into_iter()
-        .enumerate()
-    {
-        if let Some(name) = name {
-            let field = BLOOM_FIELDS[i];
-            for_each_bigram(name, |gram| {
-                add_element(&mut bloom, &keys[i], field.k, salt, gram)
-            });
+    let [given, surname, _] = elements(person);
+    for (field, grams) in [given, surname].iter().enumerate() {
+        for gram in grams {
+            bloom.set_all(&element_positions(&keys[field], NAME_K, salt, gram)[..NAME_K]);
         }
     }
+    let mut parts = Vec::new();
     if let Some(dob) = person.date_of_birth {
-        let field = BLOOM_FIELDS[2];
-        for_each_date_part(dob, |part| {
-            add_element(&mut bloom, &keys[2], field.k, b"", part)
-        });
+        for_each_date_part(dob, |part| parts.push(part.to_string()));
+    }
+    for part in parts {
+        bloom.set_all(&element_positions(&keys[2], DATE_K, b"", &part));
     }
     Some(bloom)
 }
@@ -293,6 +520,101 @@ mod tests {
         b.set(2);
         assert_eq!(a.dice(&a), 1.0);
         assert_eq!(a.dice(&b), 0.0);
+    }
+
+    fn keys() -> [[u8; 32]; 3] {
+        [[1; 32], [2; 32], [3; 32]]
+    }
+
+    fn person(
+        given: Option<&str>,
+        surname: Option<&str>,
+        dob: Option<BirthDate>,
+    ) -> NormalisedPerson {
+        NormalisedPerson {
+            given_name: given.map(str::to_string),
+            surname: surname.map(str::to_string),
+            date_of_birth: dob,
+            ..NormalisedPerson::default()
+        }
+    }
+
+    /// Every table entry — each bigram of the name alphabet under no salt and
+    /// under years at both ends of the table, every date part — gives the
+    /// positions of the specification's keyed XOF.
+    #[test]
+    fn tables_hold_the_specified_positions() {
+        let cache = PositionCache::new(keys());
+        let symbols: Vec<char> = (0..NAME_SYMBOLS)
+            .map(|i| char::from(name_symbol_char(i)))
+            .collect();
+        for salt in [None, Some(1850), Some(1987), Some(2105)] {
+            for field in 0..2 {
+                for &a in &symbols {
+                    for &b in &symbols {
+                        // A one-letter "name" `ab` gives `_a`, `ab`, `b_`; compare
+                        // the whole encoding with the element-by-element one.
+                        let name: String = [a, b].iter().filter(|c| **c != '_').collect();
+                        if name.is_empty() {
+                            continue;
+                        }
+                        let mut cached = Bloom([0; BLOOM_BYTES]);
+                        cache.add_name(&mut cached, field, salt, &name);
+                        let salt_text = salt.map(|y| format!("{y:04}")).unwrap_or_default();
+                        let mut direct = Bloom([0; BLOOM_BYTES]);
+                        for_each_bigram(&name, |gram| {
+                            let all = element_positions(
+                                &keys()[field],
+                                NAME_K,
+                                salt_text.as_bytes(),
+                                gram,
+                            );
+                            direct.set_all(&all[..NAME_K]);
+                        });
+                        assert_eq!(
+                            cached, direct,
+                            "field {field}, salt {salt:?}, name {name:?}"
+                        );
+                    }
+                }
+            }
+        }
+        for index in 0..TABLE_YEARS + 12 + 31 {
+            let mut part = [0u8; 5];
+            let len = date_part_of_index(index, &mut part);
+            let part = std::str::from_utf8(&part[..len]).unwrap();
+            assert_eq!(date_part_index(part), Some(index), "{part}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The cached encoding equals the element-by-element one for any
+        /// names (also letters outside the tables) and any date of birth
+        /// (also years outside the tables), under both schemes.
+        #[test]
+        fn cached_encoding_is_the_specified_one(
+            given in proptest::option::of("[a-zé_ßø]{0,12}"),
+            surname in proptest::option::of("[a-zçı]{0,16}"),
+            year in 1700i32..2300,
+            month in 1u32..=12,
+            day in 1u32..=28,
+            precision in 0usize..4,
+        ) {
+            let dob = match precision {
+                0 => None,
+                1 => Some(BirthDate::Year(year)),
+                2 => Some(BirthDate::YearMonth(year, month)),
+                _ => chrono::NaiveDate::from_ymd_opt(year, month, day).map(BirthDate::Full),
+            };
+            let p = person(given.as_deref(), surname.as_deref(), dob);
+            let cache = PositionCache::new(keys());
+            for scheme in [BloomScheme::Unsalted, BloomScheme::SaltedByBirthYear] {
+                proptest::prop_assert_eq!(
+                    encode(&p, &cache, scheme),
+                    encode_uncached(&p, &keys(), scheme)
+                );
+            }
+        }
     }
 
     /// Every field's k fits one 64-byte XOF block.

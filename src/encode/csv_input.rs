@@ -200,22 +200,29 @@ impl LineEncoder<'_> {
     fn cell<'r>(
         &self,
         record: &'r csv::ByteRecord,
+        text: Option<&'r str>,
         field: &'static str,
         index: Option<usize>,
     ) -> Result<Option<Cow<'r, str>>, LineError> {
-        let line = record.position().map_or(0, |p| p.line());
-        match index.and_then(|i| record.get(i)) {
-            None => Ok(None),
-            Some(bytes) => decode(bytes, self.encoder.schema().encoding)
-                .map(Some)
-                .ok_or_else(|| self.line_error(line, Some(field), LineFault::NotUtf8)),
+        let Some((i, bytes)) = index.and_then(|i| Some((i, record.get(i)?))) else {
+            return Ok(None);
+        };
+        // A line whose bytes are valid text as a whole (`text`, checked once
+        // by `line_text`) lends its cells without a check per cell; a cell
+        // that does not fall on character boundaries is decoded on its own.
+        if let Some(cell) = text.and_then(|line| line.get(record.range(i)?)) {
+            return Ok(Some(Cow::Borrowed(cell)));
         }
+        let line = record.position().map_or(0, |p| p.line());
+        decode(bytes, self.encoder.schema().encoding)
+            .map(Some)
+            .ok_or_else(|| self.line_error(line, Some(field), LineFault::NotUtf8))
     }
 
     /// Resolves one category field of the current line through its source.
     fn category<T>(
         &self,
-        record: &csv::ByteRecord,
+        (record, text): (&csv::ByteRecord, Option<&str>),
         field: &'static str,
         (source, index): (&CategorySource<T>, Option<usize>),
         when_empty: Option<T>,
@@ -223,7 +230,7 @@ impl LineEncoder<'_> {
     where
         T: Copy + FromStr<Err = UnknownTerm>,
     {
-        let cell = self.cell(record, field, index)?;
+        let cell = self.cell(record, text, field, index)?;
         resolve(source, cell, when_empty).map_err(|fault| {
             let line = record.position().map_or(0, |p| p.line());
             self.line_error(line, Some(field), fault)
@@ -238,7 +245,8 @@ impl LineEncoder<'_> {
         let line = record.position().map_or(0, |p| p.line());
         let schema = self.encoder.schema();
         let fail = |field, fault| self.line_error(line, Some(field), fault);
-        let cell = |field, index| self.cell(record, field, index);
+        let text = line_text(record, schema.encoding);
+        let cell = |field, index| self.cell(record, text, field, index);
         let c = &self.columns;
         let record_id = cell("record_id", Some(c.record_id))?.unwrap_or_default();
         let record_id = record_id.trim();
@@ -272,20 +280,20 @@ impl LineEncoder<'_> {
         let event = RegisteredEvent {
             date: event_date,
             event_type: self.category(
-                record,
+                (record, text),
                 "event_type",
                 (&schema.event_type, c.event_type),
                 None,
             )?,
-            role: self.category(record, "role", (&schema.role, c.role), None)?,
+            role: self.category((record, text), "role", (&schema.role, c.role), None)?,
             region: self.category(
-                record,
+                (record, text),
                 "region",
                 (&schema.region, c.region),
                 Some(Region::Unknown),
             )?,
             residence_status: self.category(
-                record,
+                (record, text),
                 "residence_status",
                 (&schema.residence_status, c.residence_status),
                 Some(ResidenceStatus::Unknown),
@@ -297,7 +305,12 @@ impl LineEncoder<'_> {
             surname: surname.as_deref(),
             birth_surname: birth_surname.as_deref(),
             date_of_birth,
-            sex: self.category(record, "sex", (&schema.sex, c.sex), Some(Sex::Unknown))?,
+            sex: self.category(
+                (record, text),
+                "sex",
+                (&schema.sex, c.sex),
+                Some(Sex::Unknown),
+            )?,
             national_id: national_id.as_deref(),
             postcode: postcode.as_deref(),
             house_number: house_number.as_deref(),
@@ -448,6 +461,21 @@ where
             format!("({} characters, not shown)", code.chars().count())
         },
     })
+}
+
+/// The whole line as text when its bytes need no decoding: valid UTF-8 under
+/// `encoding = "utf8"`, plain ASCII under `latin1` (where every other byte
+/// maps to a different code point). `None` otherwise: cells are then decoded
+/// one by one, so an error can name the field.
+fn line_text(record: &csv::ByteRecord, encoding: TextEncoding) -> Option<&str> {
+    let bytes = record.as_slice();
+    match encoding {
+        TextEncoding::Utf8 => std::str::from_utf8(bytes).ok(),
+        TextEncoding::Latin1 => bytes
+            .is_ascii()
+            .then(|| std::str::from_utf8(bytes).ok())
+            .flatten(),
+    }
 }
 
 /// Decodes cell bytes: UTF-8 (borrowed; `None` if invalid) or Windows-1252.

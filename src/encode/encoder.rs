@@ -6,7 +6,9 @@
 
 use chrono::NaiveDate;
 
-use super::bloom::{self, Bloom, BloomScheme};
+use std::sync::Arc;
+
+use super::bloom::{self, Bloom, BloomScheme, PositionCache};
 use super::dates::age_band;
 use super::keys::{self, DerivedKeys, FINGERPRINT_CONTEXT};
 use super::normalise::{self, NormalisedPerson, RawPerson};
@@ -44,6 +46,9 @@ pub struct Encoder {
     keys: DerivedKeys,
     /// The Bloom scheme, or `None` for tokens only.
     bloom: Option<BloomScheme>,
+    /// Memoised Bloom element positions under `keys.bloom_keys`, shared by
+    /// clones (`bloom::PositionCache`).
+    bloom_positions: Arc<PositionCache>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -58,9 +63,11 @@ impl std::fmt::Debug for Encoder {
 impl Encoder {
     /// An encoder with the default Bloom scheme ([`BloomScheme::DEFAULT`]).
     pub fn new(secret: &LinkageSecret, schema: &Schema) -> Encoder {
+        let keys = DerivedKeys::new(secret, schema.agency());
         Encoder {
             schema: schema.clone(),
-            keys: DerivedKeys::new(secret, schema.agency()),
+            bloom_positions: Arc::new(PositionCache::new(keys.bloom_keys)),
+            keys,
             bloom: Some(BloomScheme::DEFAULT),
         }
     }
@@ -114,7 +121,7 @@ impl Encoder {
 
     /// The Bloom encoding of a normalised person under this encoder's scheme.
     pub fn bloom(&self, person: &NormalisedPerson) -> Option<Bloom> {
-        bloom::encode(person, &self.keys.bloom_keys, self.bloom?)
+        bloom::encode(person, &self.bloom_positions, self.bloom?)
     }
 
     /// The record ref of one of this agency's local record ids (the id exactly

@@ -221,7 +221,7 @@ fn surname_components(raw: &str) -> Vec<String> {
         .map(|(word, _)| word.to_string())
         .collect();
     if components.is_empty() {
-        vec![folded.joined().to_string()]
+        vec![folded.into_joined()]
     } else {
         components
     }
@@ -239,7 +239,7 @@ fn national_id(raw: &str, check: NationalIdCheck) -> Checked {
     let Some(folded) = folded(raw, Keep::LettersAndDigits) else {
         return Checked::Missing;
     };
-    let mut value = folded.joined().to_string();
+    let mut value = folded.into_joined();
     if check == NationalIdCheck::Bsn && value.len() == 8 {
         value.insert(0, '0');
     }
@@ -274,7 +274,7 @@ pub fn passes_11_proef(digits: &str) -> bool {
 
 /// Folded postcode without separators; missing when all its digits are `0`.
 fn postcode(raw: &str) -> Option<String> {
-    let value = folded(raw, Keep::LettersAndDigits)?.joined().to_string();
+    let value = folded(raw, Keep::LettersAndDigits)?.into_joined();
     let mut digits = value.bytes().filter(u8::is_ascii_digit).peekable();
     let all_zero = digits.peek().is_some() && digits.all(|b| b == b'0');
     (!all_zero).then_some(value)
@@ -298,7 +298,7 @@ fn house_number(raw: &str) -> Option<String> {
 
 /// Folded place name (letters only), words concatenated.
 fn place(raw: &str) -> Option<String> {
-    folded(raw, Keep::Letters).map(|folded| folded.joined().to_string())
+    folded(raw, Keep::Letters).map(Folded::into_joined)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
-use super::csv_input::RecordReader;
+use super::csv_input::{LineEncoder, RecordReader};
 use super::encoder::Encoder;
 use super::record::EncodedRecord;
 use super::rules::RULES;
@@ -116,20 +116,23 @@ pub fn encode_file(
             json: BufWriter::with_capacity(1 << 18, &out.file),
             refs: refs
                 .as_ref()
-                .map(|r| csv::Writer::from_writer(BufWriter::new(&r.file))),
+                .map(|r| BufWriter::with_capacity(1 << 16, &r.file)),
             output,
             refs_out: refs_out.unwrap_or(output),
-            on_error,
             summary: EncodeSummary {
                 tokens_per_rule: RULES.iter().map(|r| (r.id.0, 0)).collect(),
                 ..EncodeSummary::default()
             },
             next_batch: 0,
             pending: BTreeMap::new(),
-            line: String::with_capacity(2048),
         };
-        sink.write_refs(["local_id", "record_ref"])?;
-        encode_batches(reader, &mut sink, threads, bytes_total, progress)?;
+        sink.write_refs(b"local_id,record_ref\n")?;
+        let work = BatchWork {
+            lines: reader.line_encoder().clone(),
+            on_error,
+            refs: refs.is_some(),
+        };
+        encode_batches(reader, &work, &mut sink, threads, bytes_total, progress)?;
         sink.finish()?;
         sink.summary
     };
@@ -149,19 +152,107 @@ const BATCH_LINES: usize = 512;
 /// One batch of raw lines (or reader errors), numbered in input order.
 type RawBatch = (u64, Vec<Result<csv::ByteRecord, LineError>>);
 
-/// One batch of encoded records (or line errors), numbered in input order.
-type EncodedBatch = (u64, Vec<Result<EncodedRecord, LineError>>);
+/// What the encoding threads need: the line encoder and what to do with a bad line.
+struct BatchWork<'e> {
+    /// Encodes one raw line.
+    lines: LineEncoder<'e>,
+    /// Skip or stop on a bad line.
+    on_error: OnError,
+    /// Whether to write refs rows.
+    refs: bool,
+}
 
-/// Reads batches in this thread, encodes them on `threads` scoped threads, and
-/// hands the results to `sink` in input order.
+/// One batch encoded and formatted by an encoding thread: the output bytes
+/// and counts of its lines, so the ordered writer only copies bytes.
+struct EncodedBatch {
+    /// Number of the batch in input order.
+    index: u64,
+    /// JSON lines of the encoded records, in input order.
+    json: String,
+    /// `local_id,record_ref` CSV rows of the encoded records.
+    refs: Vec<u8>,
+    /// Lines read and encoded, skipped by reason, tokens per rule …
+    counts: BatchCounts,
+    /// The line error that ends the run (the first in the batch), if any;
+    /// lines after it were not encoded.
+    fatal: Option<LineError>,
+}
+
+/// Counts of one batch (merged into [`EncodeSummary`] in input order).
+#[derive(Default)]
+struct BatchCounts {
+    records_read: u64,
+    records_encoded: u64,
+    skipped: BTreeMap<String, u64>,
+    /// Indexed by rule id (ids are 1..=RULES.len()).
+    tokens_per_rule: [u64; RULES.len() + 1],
+    bloom_encodings: u64,
+    invalid_national_ids: u64,
+}
+
+impl BatchWork<'_> {
+    /// Encodes and formats one batch of raw lines.
+    fn run(&self, index: u64, batch: Vec<Result<csv::ByteRecord, LineError>>) -> EncodedBatch {
+        let mut done = EncodedBatch {
+            index,
+            json: String::with_capacity(batch.len() * 1536),
+            refs: Vec::with_capacity(if self.refs { batch.len() * 80 } else { 0 }),
+            counts: BatchCounts::default(),
+            fatal: None,
+        };
+        for line in batch {
+            let counts = &mut done.counts;
+            counts.records_read += 1;
+            match line.and_then(|record| self.lines.encode(&record)) {
+                Ok(record) => {
+                    record.write_json_line(&mut done.json);
+                    if self.refs {
+                        push_refs_row(&mut done.refs, &record);
+                    }
+                    counts.records_encoded += 1;
+                    counts.bloom_encodings += u64::from(record.bloom.is_some());
+                    counts.invalid_national_ids += u64::from(record.national_id_invalid);
+                    for token in &record.tokens {
+                        if let Some(count) =
+                            counts.tokens_per_rule.get_mut(usize::from(token.rule.0))
+                        {
+                            *count += 1;
+                        }
+                    }
+                }
+                Err(error) if self.on_error == OnError::Skip && error.is_skippable() => {
+                    tracing::debug!(%error, "skipped line");
+                    *counts.skipped.entry(error.reason()).or_default() += 1;
+                }
+                Err(error) => {
+                    done.fatal = Some(error);
+                    break;
+                }
+            }
+        }
+        done
+    }
+}
+
+/// Appends one `local_id,record_ref` row as the csv crate writes it (the id
+/// quoted when it holds a delimiter, a quote or a line break).
+fn push_refs_row(out: &mut Vec<u8>, record: &EncodedRecord) {
+    let mut writer = csv::WriterBuilder::new().from_writer(&mut *out);
+    // Writing into a Vec cannot fail.
+    let _ = writer.write_record([record.local_id.as_str(), &hex(&record.record_ref)]);
+    let _ = writer.flush();
+}
+
+/// Reads batches in this thread, encodes and formats them on `threads` scoped
+/// threads, and hands the results to `sink` in input order.
 fn encode_batches<R: Read, W: Write>(
     mut reader: RecordReader<'_, R>,
+    work: &BatchWork<'_>,
     sink: &mut OrderedSink<'_, W>,
     threads: usize,
     bytes_total: u64,
     mut progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<(), EncodeError> {
-    let lines = reader.line_encoder().clone();
     let (job_tx, job_rx) = mpsc::channel::<RawBatch>();
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<EncodedBatch>();
@@ -171,15 +262,11 @@ fn encode_batches<R: Read, W: Write>(
         let job_tx = job_tx;
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                let (job_rx, done_tx, lines) = (&job_rx, done_tx.clone(), &lines);
+                let (job_rx, done_tx) = (&job_rx, done_tx.clone());
                 scope.spawn(move || {
                     // The lock is held only while taking a job, never while encoding.
                     while let Ok(Ok((index, batch))) = job_rx.lock().map(|rx| rx.recv()) {
-                        let encoded = batch
-                            .into_iter()
-                            .map(|line| line.and_then(|record| lines.encode(&record)))
-                            .collect();
-                        if done_tx.send((index, encoded)).is_err() {
+                        if done_tx.send(work.run(index, batch)).is_err() {
                             return;
                         }
                     }
@@ -204,7 +291,7 @@ fn encode_batches<R: Read, W: Write>(
                 break;
             }
             match done_rx.recv_timeout(Duration::from_millis(200)) {
-                Ok((index, batch)) => sink.accept(index, batch)?,
+                Ok(batch) => sink.accept(batch)?,
                 // Workers end only when the job channel closes, which has not
                 // happened: one panicked. The scope re-raises its panic.
                 Err(_) if workers.iter().any(|w| w.is_finished()) => break,
@@ -227,67 +314,54 @@ struct OrderedSink<'p, W: Write> {
     /// JSON lines.
     json: W,
     /// `local_id,record_ref` rows.
-    refs: Option<csv::Writer<W>>,
+    refs: Option<W>,
     /// The JSON output path, for errors.
     output: &'p Path,
     /// The refs output path, for errors.
     refs_out: &'p Path,
-    /// Skip or stop on a bad line.
-    on_error: OnError,
     /// Counts so far.
     summary: EncodeSummary,
     /// The number of the next batch to write.
     next_batch: u64,
     /// Batches that arrived before their turn.
-    pending: BTreeMap<u64, Vec<Result<EncodedRecord, LineError>>>,
-    /// Reused JSON line buffer.
-    line: String,
+    pending: BTreeMap<u64, EncodedBatch>,
 }
 
 impl<W: Write> OrderedSink<'_, W> {
     /// Takes one encoded batch; writes it and every waiting batch after it once
-    /// it is the next in order.
-    fn accept(
-        &mut self,
-        index: u64,
-        batch: Vec<Result<EncodedRecord, LineError>>,
-    ) -> Result<(), EncodeError> {
-        self.pending.insert(index, batch);
+    /// it is the next in order. Returns the batch's fatal line error, if any.
+    fn accept(&mut self, batch: EncodedBatch) -> Result<(), EncodeError> {
+        self.pending.insert(batch.index, batch);
         while let Some(batch) = self.pending.remove(&self.next_batch) {
             self.next_batch += 1;
-            for result in batch {
-                self.summary.records_read += 1;
-                match result {
-                    Ok(record) => self.write(&record)?,
-                    Err(error) => skip_or_fail(&mut self.summary, error, self.on_error)?,
-                }
+            if let Some(error) = batch.fatal {
+                return Err(error.into());
+            }
+            self.json
+                .write_all(batch.json.as_bytes())
+                .map_err(|source| output_error(self.output, source))?;
+            self.write_refs(&batch.refs)?;
+            let (summary, counts) = (&mut self.summary, batch.counts);
+            summary.records_read += counts.records_read;
+            summary.records_encoded += counts.records_encoded;
+            summary.bloom_encodings += counts.bloom_encodings;
+            summary.invalid_national_ids += counts.invalid_national_ids;
+            for (reason, count) in counts.skipped {
+                *summary.skipped.entry(reason).or_default() += count;
+            }
+            for rule in RULES {
+                *summary.tokens_per_rule.entry(rule.id.0).or_default() +=
+                    counts.tokens_per_rule[usize::from(rule.id.0)];
             }
         }
         Ok(())
     }
 
-    fn write(&mut self, record: &EncodedRecord) -> Result<(), EncodeError> {
-        self.line.clear();
-        record.write_json_line(&mut self.line);
-        self.json
-            .write_all(self.line.as_bytes())
-            .map_err(|source| output_error(self.output, source))?;
-        self.write_refs([record.local_id.as_str(), &hex(&record.record_ref)])?;
-        let summary = &mut self.summary;
-        summary.records_encoded += 1;
-        summary.bloom_encodings += u64::from(record.bloom.is_some());
-        summary.invalid_national_ids += u64::from(record.national_id_invalid);
-        for token in &record.tokens {
-            *summary.tokens_per_rule.entry(token.rule.0).or_default() += 1;
-        }
-        Ok(())
-    }
-
-    fn write_refs(&mut self, row: [&str; 2]) -> Result<(), EncodeError> {
+    fn write_refs(&mut self, rows: &[u8]) -> Result<(), EncodeError> {
         match self.refs.as_mut() {
             Some(refs) => refs
-                .write_record(row)
-                .map_err(|e| output_error(self.refs_out, e.into())),
+                .write_all(rows)
+                .map_err(|source| output_error(self.refs_out, source)),
             None => Ok(()),
         }
     }
@@ -311,19 +385,6 @@ fn output_error(path: &Path, source: std::io::Error) -> EncodeError {
         path: path.to_path_buf(),
         source,
     }
-}
-
-fn skip_or_fail(
-    summary: &mut EncodeSummary,
-    error: LineError,
-    on_error: OnError,
-) -> Result<(), EncodeError> {
-    if on_error == OnError::Fail || !error.is_skippable() {
-        return Err(error.into());
-    }
-    tracing::debug!(%error, "skipped line");
-    *summary.skipped.entry(error.reason()).or_default() += 1;
-    Ok(())
 }
 
 /// An output written beside its target and renamed into place on success;

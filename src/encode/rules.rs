@@ -193,6 +193,20 @@ struct RuleInputs<'p> {
     phonetic_surname: Option<String>,
 }
 
+/// The values several rules share, as text, taken once per record.
+#[derive(Clone, Copy)]
+struct SharedTexts<'a> {
+    given: Option<&'a str>,
+    surname: Option<&'a str>,
+    /// `YYYYMMDD`.
+    dob: Option<&'a str>,
+    /// `YYYY`.
+    yob: Option<&'a str>,
+    /// `DDMM` / `MMDD`, smaller first.
+    day_month_pair: Option<&'a str>,
+    postcode: Option<&'a str>,
+}
+
 /// Two fixed-width digit groups side by side.
 fn concat<const A: usize, const B: usize, const N: usize>(a: [u8; A], b: [u8; B]) -> [u8; N] {
     let mut out = [0u8; N];
@@ -236,25 +250,46 @@ impl<'p> RuleInputs<'p> {
         }
     }
 
-    /// Calls `emit` with the field values of each token of one rule, in
-    /// canonical order (not at all when a field is missing).
-    fn for_each_token(&self, id: u16, emit: &mut dyn FnMut(&[&str])) {
+    /// Calls `emit` with the rule and the field values of each token, rule by
+    /// rule in id order, values in canonical order (no token when a field is
+    /// missing).
+    fn for_each_token(&self, emit: &mut dyn FnMut(RuleId, &[&str])) {
         let p = self.person;
-        let given = p.given_name.as_deref();
-        let surname = p.surname.as_deref();
-        let dob = text(&self.dob);
-        let yob = text(&self.yob);
-        let postcode = p.postcode.as_deref();
-        let mut one = |fields: &[Option<&str>]| {
-            let mut values = [""; 4];
-            for (slot, field) in values.iter_mut().zip(fields) {
-                match field {
-                    Some(value) => *slot = value,
-                    None => return,
-                }
-            }
-            emit(&values[..fields.len()]);
+        let texts = SharedTexts {
+            given: p.given_name.as_deref(),
+            surname: p.surname.as_deref(),
+            dob: text(&self.dob),
+            yob: text(&self.yob),
+            day_month_pair: text(&self.day_month_pair),
+            postcode: p.postcode.as_deref(),
         };
+        for rule in RULES {
+            let mut one = |fields: &[Option<&str>]| {
+                let mut values = [""; 4];
+                for (slot, field) in values.iter_mut().zip(fields) {
+                    match field {
+                        Some(value) => *slot = value,
+                        None => return,
+                    }
+                }
+                emit(rule.id, &values[..fields.len()]);
+            };
+            self.rule_fields(rule.id.0, &texts, &mut one);
+        }
+    }
+
+    /// Calls `one` with the fields of each token of rule `id`, in canonical
+    /// order (`one` skips a token when a field is missing).
+    fn rule_fields(&self, id: u16, texts: &SharedTexts<'_>, one: &mut dyn FnMut(&[Option<&str>])) {
+        let p = self.person;
+        let SharedTexts {
+            given,
+            surname,
+            dob,
+            yob,
+            day_month_pair,
+            postcode,
+        } = *texts;
         match id {
             1 => one(&[
                 p.national_id.as_ref().map(|n| n.scheme_tag()),
@@ -272,7 +307,7 @@ impl<'p> RuleInputs<'p> {
                 .surname_parts
                 .iter()
                 .for_each(|part| one(&[given, Some(part.as_str()), dob])),
-            7 => one(&[given, surname, yob, text(&self.day_month_pair)]),
+            7 => one(&[given, surname, yob, day_month_pair]),
             8 => one(&[p.initial.as_deref(), surname, dob]),
             9 => one(&[surname, postcode, p.house_number.as_deref()]),
             10 => one(&[given, surname, yob, p.place_of_birth.as_deref()]),
@@ -302,15 +337,19 @@ pub(crate) fn tokens(person: &NormalisedPerson, rule_keys: &[[u8; 32]]) -> Vec<M
     let inputs = RuleInputs::new(person);
     let mut buf = Vec::with_capacity(128);
     let mut tokens = Vec::with_capacity(RULES.len() + MAX_TOKENS_PER_RULE);
-    for (rule, key) in RULES.iter().zip(rule_keys) {
-        inputs.for_each_token(rule.id.0, &mut |values| {
+    inputs.for_each_token(&mut |rule, values| {
+        // Rule ids are 1..=RULES.len() in order (tested below).
+        if let Some(key) = usize::from(rule.0)
+            .checked_sub(1)
+            .and_then(|i| rule_keys.get(i))
+        {
             canonical_bytes(values, &mut buf);
             tokens.push(MatchToken {
-                rule: rule.id,
+                rule,
                 hash: *blake3::keyed_hash(key, &buf).as_bytes(),
             });
-        });
-    }
+        }
+    });
     // MatchToken orders by (rule, hash).
     tokens.sort_unstable();
     tokens
@@ -320,16 +359,11 @@ pub(crate) fn tokens(person: &NormalisedPerson, rule_keys: &[[u8; 32]]) -> Vec<M
 /// vectors and `docs/ENCODING.md`'s worked examples).
 pub fn token_inputs(person: &NormalisedPerson) -> Vec<(RuleId, Vec<String>)> {
     let inputs = RuleInputs::new(person);
-    RULES
-        .iter()
-        .flat_map(|rule| {
-            let mut each = Vec::new();
-            inputs.for_each_token(rule.id.0, &mut |values| {
-                each.push((rule.id, values.iter().map(|v| v.to_string()).collect()));
-            });
-            each
-        })
-        .collect()
+    let mut each = Vec::new();
+    inputs.for_each_token(&mut |rule, values| {
+        each.push((rule, values.iter().map(|v| v.to_string()).collect()));
+    });
+    each
 }
 
 #[cfg(test)]

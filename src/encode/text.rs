@@ -6,8 +6,9 @@
 //! spellings compare equal; the field-specific rules in [`super::normalise`]
 //! then work on the words. The words share one buffer (their concatenation,
 //! which is also the "joined" value most fields use), so folding a cell costs
-//! two allocations however many words it has.
+//! one allocation for up to four words.
 
+use smallvec::SmallVec;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -17,8 +18,9 @@ pub struct Folded {
     /// All words concatenated without separators (the "joined" value).
     text: String,
     /// For each word: its end offset in `text`, and whether a full stop
-    /// followed it in the raw cell (`J.`, `Th.`: an abbreviation).
-    ends: Vec<(usize, bool)>,
+    /// followed it in the raw cell (`J.`, `Th.`: an abbreviation). Inline for
+    /// up to four words (almost every cell), so folding allocates only `text`.
+    ends: SmallVec<[(usize, bool); 4]>,
 }
 
 impl Folded {
@@ -35,6 +37,11 @@ impl Folded {
     /// The words concatenated without separators.
     pub fn joined(&self) -> &str {
         &self.text
+    }
+
+    /// The words concatenated without separators, taking the buffer (no copy).
+    pub fn into_joined(self) -> String {
+        self.text
     }
 
     /// True when there are no words.
@@ -103,7 +110,7 @@ pub fn fold(raw: &str, keep: Keep) -> Folded {
         keep,
         folded: Folded {
             text: String::with_capacity(raw.len()),
-            ends: Vec::with_capacity(4),
+            ends: SmallVec::new(),
         },
         word_start: 0,
     };
@@ -163,6 +170,7 @@ struct Folder {
 
 impl Folder {
     /// Takes one lower-cased character (step 4 onwards).
+    #[inline]
     fn push_lower(&mut self, c: char) {
         let mapped = match c {
             'ß' => "ss",
@@ -183,6 +191,7 @@ impl Folder {
         mapped.chars().for_each(|m| self.push_mapped(m));
     }
 
+    #[inline]
     fn push_mapped(&mut self, c: char) {
         let is_word_char = match c {
             'a'..='z' => true,
@@ -201,7 +210,11 @@ impl Folder {
         if text.len() == self.word_start {
             return;
         }
-        if text[self.word_start..].contains("ij") {
+        // A byte-pair scan: words are short, a substring searcher costs more.
+        if text.as_bytes()[self.word_start..]
+            .windows(2)
+            .any(|pair| pair == b"ij")
+        {
             let replaced = text[self.word_start..].replace("ij", "y");
             text.truncate(self.word_start);
             text.push_str(&replaced);
