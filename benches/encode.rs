@@ -3,8 +3,10 @@
 //!
 //! Measures the real path on one core: CSV bytes in memory → [`RecordReader`]
 //! (header check, decoding, schema mapping, normalisation, tokens, Bloom,
-//! record ref); and the whole of `veilink encode` ([`encode_file`]: file in,
-//! JSON lines and refs out) on every core.
+//! record ref); the same on every core in memory (the ordered parallel path of
+//! `veilink encode` and `veilink submit`, which is how clkhash is timed: CSV
+//! in, encodings in memory); and the whole of `veilink encode`
+//! ([`encode_file`]: file in, JSON lines and refs out, fsynced) on every core.
 //! Records come from a deterministic generator of Dutch-looking registrations,
 //! or — for the side-by-side run in `benches/clkhash/run.sh` — from the CSV
 //! file named by `VEILINK_BENCH_CSV` (same columns as generated here).
@@ -12,9 +14,12 @@
 
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use veilink::encode::csv_input::LineEncoder;
+use veilink::encode::parallel::{self, RawLines};
 use veilink::encode::{
     BloomScheme, Encoder, LinkageSecret, OnError, RecordReader, Schema, encode_file,
 };
@@ -199,6 +204,35 @@ fn bench_encode(c: &mut Criterion) {
             });
         });
     }
+    // Every core, in memory, as clkhash's `generate_clk_from_csv` is timed:
+    // CSV bytes in, encoded records out, through the ordered parallel path
+    // `veilink encode` and `veilink submit` use (`encode::parallel`).
+    let encoder = Encoder::new(&secret, &schema);
+    let threads = parallel::default_threads();
+    group.bench_function("all_cores_in_memory_tokens_and_bloom", |b| {
+        let work = |lines: &LineEncoder<'_>, batch: RawLines| {
+            batch
+                .into_iter()
+                .map(|line| {
+                    let record = lines
+                        .encode(&line.expect("benchmark line"))
+                        .expect("benchmark line");
+                    black_box(record).tokens.len()
+                })
+                .sum::<usize>()
+        };
+        b.iter(|| {
+            let mut reader = RecordReader::new(&encoder, csv.as_slice(), Path::new("bench.csv"))
+                .expect("benchmark header");
+            let mut encoded = 0usize;
+            parallel::for_each_batch(&mut reader, 512, threads, &work, |tokens, _| {
+                encoded += tokens;
+                Ok::<_, ()>(ControlFlow::Continue(()))
+            })
+            .expect("benchmark run");
+            encoded
+        });
+    });
     // The whole `veilink encode` path on every core (reader thread + encoding
     // threads + JSON and refs output), as clkhash uses every core too.
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side encoding speed: clkhash (the Python reference CLK encoder,
 # 1024-bit CLKs over 10 fields) and veilink (tokens only and tokens + Bloom on
-# one core; the whole `veilink encode` on all cores), on the same generated
+# one core; all cores in memory; the whole `veilink encode` on all cores), on the same generated
 # registrations, on this machine, one after the other.
 #
 #   benches/clkhash/run.sh [RECORDS]          (default 20000)
@@ -39,10 +39,12 @@ rate() { # records/s from criterion's mean time per iteration (one pass over the
 }
 tokens=$(rate tokens_only)
 bloom=$(rate tokens_and_bloom)
+in_memory=$(rate all_cores_in_memory_tokens_and_bloom)
 all_cores=$(rate encode_file_all_cores_tokens_and_bloom)
 clk_all=$(echo "$clkhash_out" | sed -n 's/^clkhash (all.*= \([0-9,]*\) records\/s$/\1/p' | tr -d ,)
 echo "veilink RecordReader, 1 core, tokens only:     $tokens records/s"
 echo "veilink RecordReader, 1 core, tokens + Bloom:  $bloom records/s"
+echo "veilink all cores in memory, tokens + Bloom:   $in_memory records/s"
 echo "veilink encode_file, all cores, tokens + Bloom: $all_cores records/s"
-python3 -c 'import sys; b, a, c = map(int, sys.argv[1:]); print(f"tokens + Bloom vs clkhash (all cores): {b / c:.1f}x on 1 core, {a / c:.1f}x on all cores")' \
-    "$bloom" "$all_cores" "$clk_all"
+python3 -c 'import sys; b, m, a, c = map(int, sys.argv[1:]); print(f"tokens + Bloom vs clkhash (all cores): {b / c:.1f}x on 1 core, {m / c:.1f}x on all cores in memory, {a / c:.1f}x with encode_file")' \
+    "$bloom" "$in_memory" "$all_cores" "$clk_all"

@@ -2,7 +2,8 @@
 //! to `Intake.Submit` in batches with content-derived ids, flow control,
 //! receipts, and retries that never store anything twice.
 //!
-//! One thread reads the CSV and encodes each batch (on all cores); the async
+//! One thread reads the CSV, worker threads encode the batches (all cores,
+//! `encode::parallel`), and they are sent in input order; the async
 //! side keeps at most `max_in_flight` batches unacknowledged. When the
 //! connection drops or the server answers `UNAVAILABLE`, it reconnects with
 //! back-off and re-sends every unacknowledged batch under the same id: the
@@ -13,6 +14,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::{ClientError, connect};
+use crate::encode::csv_input::LineEncoder;
+use crate::encode::parallel::{self, RawLines};
 use crate::encode::{EncodeError, Encoder, LineError, OnError, RecordReader};
 use crate::pb::v1 as pb;
 use crate::wire;
@@ -248,8 +252,9 @@ pub fn submit_file(
     Ok(summary)
 }
 
-/// Reads and encodes the CSV into batches; sends each down `tx` with the
-/// input bytes consumed so far. Encoding of one batch runs on all cores.
+/// Reads and encodes the CSV into batches on all cores
+/// ([`parallel::for_each_batch`]); sends each down `tx`, in input order, with
+/// the input bytes consumed so far.
 fn read_batches(
     encoder: &Encoder,
     input: &Path,
@@ -259,99 +264,104 @@ fn read_batches(
     tx: &mpsc::Sender<Result<(PreparedBatch, u64), SubmitError>>,
 ) -> Result<ReadOutcome, SubmitError> {
     let mut reader = RecordReader::open(encoder, input)?;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(8);
+    let work = |lines: &LineEncoder<'_>, batch: RawLines| {
+        encode_batch(lines, batch, agency, fingerprint, options.on_error)
+    };
     let mut outcome = ReadOutcome::default();
     let mut number = 0u64;
-    loop {
-        let mut lines = Vec::with_capacity(options.batch_records);
-        let mut fatal: Option<LineError> = None;
-        while lines.len() < options.batch_records {
-            match reader.read_line() {
-                None => break,
-                Some(Ok(line)) => lines.push(Ok(line)),
-                Some(Err(e)) if e.is_skippable() => lines.push(Err(e)),
-                Some(Err(e)) => {
-                    fatal = Some(e);
-                    break;
-                }
+    parallel::for_each_batch(
+        &mut reader,
+        options.batch_records,
+        parallel::default_threads(),
+        &work,
+        |encoded, reader| {
+            outcome.records_read += encoded.records_read;
+            outcome.invalid_national_ids += encoded.invalid_national_ids;
+            for (reason, count) in encoded.skipped {
+                *outcome.skipped.entry(reason).or_insert(0) += count;
             }
-        }
-        if lines.is_empty() && fatal.is_none() {
-            break;
-        }
-        outcome.records_read += lines.len() as u64;
-        let encoded = encode_parallel(&reader, lines, threads);
-        let mut records = Vec::with_capacity(encoded.len());
-        let mut local_ids = Vec::with_capacity(encoded.len());
-        for result in encoded {
-            match result {
-                Ok(record) => {
-                    if record.national_id_invalid {
-                        outcome.invalid_national_ids += 1;
-                    }
-                    records.push(wire::record_to_proto(&record));
-                    local_ids.push(record.local_id);
-                }
-                Err(e) if options.on_error == OnError::Skip => {
-                    *outcome.skipped.entry(e.reason()).or_insert(0) += 1;
-                }
-                Err(e) => return Err(EncodeError::Line(e).into()),
+            if let Some(error) = encoded.fatal {
+                return Err(SubmitError::from(EncodeError::Line(error)));
             }
-        }
-        if let Some(e) = fatal {
-            return Err(EncodeError::Line(e).into());
-        }
-        if records.is_empty() {
-            continue;
-        }
-        let batch = PreparedBatch {
-            number,
-            digest: wire::batch_digest(&records),
-            message: pb::RecordBatch {
-                batch_id: wire::batch_id(agency, &records).to_vec(),
-                encoding_fingerprint: fingerprint.to_vec(),
-                records,
-            },
-            local_ids,
-        };
-        number += 1;
-        if tx.blocking_send(Ok((batch, reader.bytes_read()))).is_err() {
-            // The sender stopped (it failed); its error is reported instead.
-            break;
-        }
-    }
+            let Some((message, digest)) = encoded.batch else {
+                // Every line of the batch was skipped.
+                return Ok(ControlFlow::Continue(()));
+            };
+            let batch = PreparedBatch {
+                number,
+                digest,
+                message,
+                local_ids: encoded.local_ids,
+            };
+            number += 1;
+            Ok(match tx.blocking_send(Ok((batch, reader.bytes_read()))) {
+                Ok(()) => ControlFlow::Continue(()),
+                // The sender stopped (it failed); its error is reported instead.
+                Err(_) => ControlFlow::Break(()),
+            })
+        },
+    )?;
     Ok(outcome)
 }
 
-/// Encodes raw lines on up to `threads` threads, keeping their order.
-fn encode_parallel(
-    reader: &RecordReader<'_, File>,
-    lines: Vec<Result<csv::ByteRecord, LineError>>,
-    threads: usize,
-) -> Vec<Result<crate::encode::EncodedRecord, LineError>> {
-    let encoder = reader.line_encoder();
-    let chunk = lines.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|line| match line {
-                            Ok(raw) => encoder.encode(raw),
-                            Err(e) => Err(e.clone()),
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+/// One batch of lines encoded on a worker thread into its wire form.
+struct EncodedLines {
+    /// The batch message and its digest; `None` when no line was encoded.
+    batch: Option<(pb::RecordBatch, [u8; 32])>,
+    /// Local record ids of the batch's records, in order.
+    local_ids: Vec<String>,
+    records_read: u64,
+    invalid_national_ids: u64,
+    skipped: BTreeMap<String, u64>,
+    /// The line error that ends the submission, if any.
+    fatal: Option<LineError>,
+}
+
+/// Encodes one batch of raw lines and builds its `RecordBatch` (id derived
+/// from the content, digest of the canonical encoding).
+fn encode_batch(
+    lines: &LineEncoder<'_>,
+    batch: RawLines,
+    agency: &str,
+    fingerprint: [u8; 32],
+    on_error: OnError,
+) -> EncodedLines {
+    let mut out = EncodedLines {
+        batch: None,
+        local_ids: Vec::with_capacity(batch.len()),
+        records_read: 0,
+        invalid_national_ids: 0,
+        skipped: BTreeMap::new(),
+        fatal: None,
+    };
+    let mut records = Vec::with_capacity(batch.len());
+    for line in batch {
+        out.records_read += 1;
+        match line.and_then(|raw| lines.encode(&raw)) {
+            Ok(record) => {
+                out.invalid_national_ids += u64::from(record.national_id_invalid);
+                records.push(wire::record_to_proto(&record));
+                out.local_ids.push(record.local_id);
+            }
+            Err(e) if on_error == OnError::Skip && e.is_skippable() => {
+                *out.skipped.entry(e.reason()).or_insert(0) += 1;
+            }
+            Err(e) => {
+                out.fatal = Some(e);
+                return out;
+            }
+        }
+    }
+    if !records.is_empty() {
+        let digest = wire::batch_digest(&records);
+        let message = pb::RecordBatch {
+            batch_id: wire::batch_id(agency, &records).to_vec(),
+            encoding_fingerprint: fingerprint.to_vec(),
+            records,
+        };
+        out.batch = Some((message, digest));
+    }
+    out
 }
 
 /// The refs and receipts files, written as batches are acknowledged.

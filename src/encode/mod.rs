@@ -23,6 +23,8 @@
 //! - [`record`]: [`EncodedRecord`] and its JSON-lines wire form.
 //! - [`csv_input`]: [`RecordReader`], the streaming CSV reader, and the `Sync`
 //!   line encoder that `encode_file` runs on several threads.
+//! - [`parallel`]: ordered parallel encoding of batches of lines, shared by
+//!   `encode_file`, `veilink submit` and the benchmark.
 //! - [`pipeline`]: [`encode_file`], the body of `veilink encode`.
 
 pub mod bloom;
@@ -31,6 +33,7 @@ pub mod dates;
 pub mod encoder;
 pub mod keys;
 pub mod normalise;
+pub mod parallel;
 pub mod phonetic;
 pub mod pipeline;
 pub mod record;

@@ -159,12 +159,12 @@ pub fn normalise(raw: &RawPerson<'_>, check: NationalIdCheck) -> NormalisedPerso
     };
     let surname = (!key_words.is_empty()).then(|| key_words.concat());
     let mut surname_parts: Vec<String> = Vec::new();
-    for part in surname_words.iter().chain(&birth_words) {
+    for part in surname_words.into_iter().chain(birth_words) {
         if part.chars().count() >= 2
-            && !surname_parts.contains(part)
+            && !surname_parts.contains(&part)
             && surname_parts.len() < MAX_SURNAME_PARTS
         {
-            surname_parts.push(part.clone());
+            surname_parts.push(part);
         }
     }
     let (national_id, national_id_invalid) = match raw.national_id.map(|id| national_id(id, check))
@@ -205,7 +205,14 @@ fn given_name(raw: &str) -> (Option<String>, Option<String>) {
     };
     let initial = first.chars().next().map(String::from);
     let is_name = !abbreviated && first.chars().count() >= 2;
-    (is_name.then(|| first.to_string()), initial)
+    // The first word starts the folded text: keep its buffer, cut after it.
+    let first_len = first.len();
+    let name = is_name.then(|| {
+        let mut text = folded.into_joined();
+        text.truncate(first_len);
+        text
+    });
+    (name, initial)
 }
 
 /// The components of a surname cell (`docs/ENCODING.md`, "Surnames"): its

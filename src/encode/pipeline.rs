@@ -2,8 +2,9 @@
 //! through a [`RecordReader`], write the JSON lines that would be sent and the
 //! local-only refs file, and count what happened.
 //!
-//! One thread reads raw lines in batches; scoped threads encode the batches;
-//! the calling thread writes them back in input order. Memory is bounded by
+//! One thread reads raw lines in batches; worker threads encode the batches
+//! and format their JSON lines and refs rows ([`super::parallel`]); the
+//! calling thread writes them in input order. Memory is bounded by
 //! the batches in flight (two per thread) times the longest line. Outputs are
 //! written to `NAME.partial` beside the target and renamed only when the whole
 //! input succeeded, so a failed run leaves existing files as they were ("bad
@@ -13,12 +14,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
-use std::time::Duration;
 
 use super::csv_input::{LineEncoder, RecordReader};
 use super::encoder::Encoder;
+use super::parallel::{self, RawLines};
 use super::record::EncodedRecord;
 use super::rules::RULES;
 use super::secret::hex;
@@ -108,9 +109,7 @@ pub fn encode_file(
     let reader = RecordReader::open(encoder, input)?;
     let out = PartialFile::create(output)?;
     let refs = refs_out.map(PartialFile::create).transpose()?;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(MAX_THREADS);
+    let threads = parallel::default_threads();
     let summary = {
         let mut sink = OrderedSink {
             json: BufWriter::with_capacity(1 << 18, &out.file),
@@ -123,12 +122,9 @@ pub fn encode_file(
                 tokens_per_rule: RULES.iter().map(|r| (r.id.0, 0)).collect(),
                 ..EncodeSummary::default()
             },
-            next_batch: 0,
-            pending: BTreeMap::new(),
         };
         sink.write_refs(b"local_id,record_ref\n")?;
         let work = BatchWork {
-            lines: reader.line_encoder().clone(),
             on_error,
             refs: refs.is_some(),
         };
@@ -143,19 +139,11 @@ pub fn encode_file(
     Ok(summary)
 }
 
-/// Encoding threads at most.
-const MAX_THREADS: usize = 8;
-
 /// Lines per batch handed to an encoding thread.
 const BATCH_LINES: usize = 512;
 
-/// One batch of raw lines (or reader errors), numbered in input order.
-type RawBatch = (u64, Vec<Result<csv::ByteRecord, LineError>>);
-
-/// What the encoding threads need: the line encoder and what to do with a bad line.
-struct BatchWork<'e> {
-    /// Encodes one raw line.
-    lines: LineEncoder<'e>,
+/// What the encoding threads need besides the line encoder.
+struct BatchWork {
     /// Skip or stop on a bad line.
     on_error: OnError,
     /// Whether to write refs rows.
@@ -165,8 +153,6 @@ struct BatchWork<'e> {
 /// One batch encoded and formatted by an encoding thread: the output bytes
 /// and counts of its lines, so the ordered writer only copies bytes.
 struct EncodedBatch {
-    /// Number of the batch in input order.
-    index: u64,
     /// JSON lines of the encoded records, in input order.
     json: String,
     /// `local_id,record_ref` CSV rows of the encoded records.
@@ -190,11 +176,10 @@ struct BatchCounts {
     invalid_national_ids: u64,
 }
 
-impl BatchWork<'_> {
+impl BatchWork {
     /// Encodes and formats one batch of raw lines.
-    fn run(&self, index: u64, batch: Vec<Result<csv::ByteRecord, LineError>>) -> EncodedBatch {
+    fn run(&self, lines: &LineEncoder<'_>, batch: RawLines) -> EncodedBatch {
         let mut done = EncodedBatch {
-            index,
             json: String::with_capacity(batch.len() * 1536),
             refs: Vec::with_capacity(if self.refs { batch.len() * 80 } else { 0 }),
             counts: BatchCounts::default(),
@@ -203,7 +188,7 @@ impl BatchWork<'_> {
         for line in batch {
             let counts = &mut done.counts;
             counts.records_read += 1;
-            match line.and_then(|record| self.lines.encode(&record)) {
+            match line.and_then(|record| lines.encode(&record)) {
                 Ok(record) => {
                     record.write_json_line(&mut done.json);
                     if self.refs {
@@ -243,69 +228,27 @@ fn push_refs_row(out: &mut Vec<u8>, record: &EncodedRecord) {
     let _ = writer.flush();
 }
 
-/// Reads batches in this thread, encodes and formats them on `threads` scoped
-/// threads, and hands the results to `sink` in input order.
+/// Reads batches in this thread, encodes and formats them on `threads`
+/// threads ([`parallel::for_each_batch`]), and writes them in input order.
 fn encode_batches<R: Read, W: Write>(
     mut reader: RecordReader<'_, R>,
-    work: &BatchWork<'_>,
+    work: &BatchWork,
     sink: &mut OrderedSink<'_, W>,
     threads: usize,
     bytes_total: u64,
     mut progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<(), EncodeError> {
-    let (job_tx, job_rx) = mpsc::channel::<RawBatch>();
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<EncodedBatch>();
-    std::thread::scope(|scope| {
-        // Owned by this closure: dropped when it returns (also on error), which
-        // ends the workers before the scope joins them.
-        let job_tx = job_tx;
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let (job_rx, done_tx) = (&job_rx, done_tx.clone());
-                scope.spawn(move || {
-                    // The lock is held only while taking a job, never while encoding.
-                    while let Ok(Ok((index, batch))) = job_rx.lock().map(|rx| rx.recv()) {
-                        if done_tx.send(work.run(index, batch)).is_err() {
-                            return;
-                        }
-                    }
-                })
-            })
-            .collect();
-        drop(done_tx);
-        let in_flight_limit = 2 * threads as u64;
-        let (mut sent, mut reading) = (0u64, true);
-        loop {
-            while reading && sent - sink.next_batch < in_flight_limit {
-                let batch: Vec<_> = std::iter::from_fn(|| reader.read_line())
-                    .take(BATCH_LINES)
-                    .collect();
-                if batch.is_empty() || job_tx.send((sent, batch)).is_err() {
-                    reading = false;
-                } else {
-                    sent += 1;
-                }
-            }
-            if sink.next_batch == sent {
-                break;
-            }
-            match done_rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(batch) => sink.accept(batch)?,
-                // Workers end only when the job channel closes, which has not
-                // happened: one panicked. The scope re-raises its panic.
-                Err(_) if workers.iter().any(|w| w.is_finished()) => break,
-                Err(_) => continue,
-            }
-            if let Some(report) = progress.as_mut() {
-                report(Progress {
-                    bytes_read: reader.bytes_read(),
-                    bytes_total,
-                    records_read: sink.summary.records_read,
-                });
-            }
+    let run = |lines: &LineEncoder<'_>, batch: RawLines| work.run(lines, batch);
+    parallel::for_each_batch(&mut reader, BATCH_LINES, threads, &run, |batch, reader| {
+        sink.accept(batch)?;
+        if let Some(report) = progress.as_mut() {
+            report(Progress {
+                bytes_read: reader.bytes_read(),
+                bytes_total,
+                records_read: sink.summary.records_read,
+            });
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })
 }
 
@@ -321,38 +264,30 @@ struct OrderedSink<'p, W: Write> {
     refs_out: &'p Path,
     /// Counts so far.
     summary: EncodeSummary,
-    /// The number of the next batch to write.
-    next_batch: u64,
-    /// Batches that arrived before their turn.
-    pending: BTreeMap<u64, EncodedBatch>,
 }
 
 impl<W: Write> OrderedSink<'_, W> {
-    /// Takes one encoded batch; writes it and every waiting batch after it once
-    /// it is the next in order. Returns the batch's fatal line error, if any.
+    /// Writes the next encoded batch and counts it. Returns the batch's fatal
+    /// line error, if any.
     fn accept(&mut self, batch: EncodedBatch) -> Result<(), EncodeError> {
-        self.pending.insert(batch.index, batch);
-        while let Some(batch) = self.pending.remove(&self.next_batch) {
-            self.next_batch += 1;
-            if let Some(error) = batch.fatal {
-                return Err(error.into());
-            }
-            self.json
-                .write_all(batch.json.as_bytes())
-                .map_err(|source| output_error(self.output, source))?;
-            self.write_refs(&batch.refs)?;
-            let (summary, counts) = (&mut self.summary, batch.counts);
-            summary.records_read += counts.records_read;
-            summary.records_encoded += counts.records_encoded;
-            summary.bloom_encodings += counts.bloom_encodings;
-            summary.invalid_national_ids += counts.invalid_national_ids;
-            for (reason, count) in counts.skipped {
-                *summary.skipped.entry(reason).or_default() += count;
-            }
-            for rule in RULES {
-                *summary.tokens_per_rule.entry(rule.id.0).or_default() +=
-                    counts.tokens_per_rule[usize::from(rule.id.0)];
-            }
+        if let Some(error) = batch.fatal {
+            return Err(error.into());
+        }
+        self.json
+            .write_all(batch.json.as_bytes())
+            .map_err(|source| output_error(self.output, source))?;
+        self.write_refs(&batch.refs)?;
+        let (summary, counts) = (&mut self.summary, batch.counts);
+        summary.records_read += counts.records_read;
+        summary.records_encoded += counts.records_encoded;
+        summary.bloom_encodings += counts.bloom_encodings;
+        summary.invalid_national_ids += counts.invalid_national_ids;
+        for (reason, count) in counts.skipped {
+            *summary.skipped.entry(reason).or_default() += count;
+        }
+        for rule in RULES {
+            *summary.tokens_per_rule.entry(rule.id.0).or_default() +=
+                counts.tokens_per_rule[usize::from(rule.id.0)];
         }
         Ok(())
     }
