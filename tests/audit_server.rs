@@ -1232,4 +1232,18 @@ fn kept_receipts_are_proven_and_an_altered_one_is_named() {
         stderr.contains(&format!("receipt for entry {index}:")),
         "expected receipt {index} to be named: {stderr}"
     );
+
+    // A receipt beyond every checkpoint (no such entry was ever written): the
+    // verifier waits a few seconds for a newer checkpoint, then names it.
+    let mut beyond: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    beyond["audit_index"] = (1u64 << 40).into();
+    std::fs::write(&file, beyond.to_string() + "\n").unwrap();
+    let mut args = command(&["audit", "verify"], &fx.server.url, &fx.pki, "auditor");
+    args.extend(["--receipts".into(), text(&file)]);
+    let stderr = fail(&args);
+    assert!(
+        stderr.contains(&format!("receipt for entry {}:", 1u64 << 40))
+            && stderr.contains("the verified checkpoint covers only"),
+        "{stderr}"
+    );
 }

@@ -279,6 +279,10 @@ async fn prove(args: ProveArgs, format: Format, out: &mut dyn Write) -> Result<(
     Ok(())
 }
 
+/// How long `audit verify --receipts` waits for a checkpoint that covers the
+/// newest receipt (the service signs one within a second of new entries).
+const RECEIPT_CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn verify_log(args: VerifyArgs, format: Format, out: &mut dyn Write) -> Result<(), CliError> {
     let mut source = source(&args.connect).await?;
     let saved = match &args.state {
@@ -306,10 +310,8 @@ async fn verify_log(args: VerifyArgs, format: Format, out: &mut dyn Write) -> Re
         sample: args.sample,
         ..VerifyOptions::default()
     };
-    let report = verify::verify(&mut source, &key, saved.as_ref(), &options)
-        .await
-        .map_err(audit_failure)?;
-    let mut receipts_checked = 0u64;
+    // Receipts are read (and refused if malformed) before anything is verified.
+    let mut receipts = Vec::new();
     if let Some(path) = &args.receipts {
         let text = std::fs::read_to_string(path)
             .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
@@ -329,19 +331,36 @@ async fn verify_log(args: VerifyArgs, format: Format, out: &mut dyn Write) -> Re
                     ))
                 })
             };
-            let batch_id = parse(&receipt.batch_id, "batch_id")?;
-            let digest = parse(&receipt.digest, "digest")?;
-            verify::check_receipt(
-                &mut source,
-                &report.checkpoint,
+            receipts.push((
                 receipt.audit_index,
-                &batch_id,
-                &digest,
-            )
+                parse(&receipt.batch_id, "batch_id")?,
+                parse(&receipt.digest, "digest")?,
+            ));
+        }
+    }
+    let mut report = verify::verify(&mut source, &key, saved.as_ref(), &options)
+        .await
+        .map_err(audit_failure)?;
+    // The service signs a checkpoint at most a second after new entries
+    // (`docs/AUDIT.md`): a receipt handed out just now may be newer than the
+    // latest checkpoint. Wait a little for one that covers it; after that, the
+    // receipt check below says which receipt is not covered.
+    let newest = receipts.iter().map(|(index, _, _)| *index).max();
+    let deadline = std::time::Instant::now() + RECEIPT_CHECKPOINT_WAIT;
+    while newest.is_some_and(|index| index >= report.checkpoint.size)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        report = verify::verify(&mut source, &key, saved.as_ref(), &options)
             .await
             .map_err(audit_failure)?;
-            receipts_checked += 1;
-        }
+    }
+    let mut receipts_checked = 0u64;
+    for (index, batch_id, digest) in &receipts {
+        verify::check_receipt(&mut source, &report.checkpoint, *index, batch_id, digest)
+            .await
+            .map_err(audit_failure)?;
+        receipts_checked += 1;
     }
     if let Some(path) = &args.state {
         report.state.save(path).map_err(audit_failure)?;
