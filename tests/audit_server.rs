@@ -336,7 +336,14 @@ impl TamperedLog {
         let store = dir.path().join("store");
         copy_dir(&fx.store, &store);
         {
-            let db = sled::open(&store).expect("open the stopped store");
+            // No background flusher: its thread would keep the store locked for
+            // up to half a second after the drop, and the server below could
+            // not open it (seen once in CI).
+            let db = sled::Config::new()
+                .path(&store)
+                .flush_every_ms(None)
+                .open()
+                .expect("open the stopped store");
             let trees = LogTrees::open(&db).expect("log trees");
             edit(&db, &trees);
             db.flush().expect("flush the edit");

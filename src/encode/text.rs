@@ -106,26 +106,13 @@ const PLACEHOLDER_LIST: [&str; 21] = [
 /// kept (a full stop also marks the word before it as abbreviated); replace
 /// `ij` by `y` inside each word.
 pub fn fold(raw: &str, keep: Keep) -> Folded {
-    let mut folder = Folder {
-        keep,
-        folded: Folded {
-            text: String::with_capacity(raw.len()),
-            ends: SmallVec::new(),
-        },
-        word_start: 0,
-    };
+    let mut folder = Folder::new(raw.len(), keep);
     if raw.is_ascii() {
-        raw.chars()
-            .for_each(|c| folder.push_lower(c.to_ascii_lowercase()));
+        folder.push_ascii(raw);
     } else {
-        for c in raw.nfkd().filter(|c| !is_combining_mark(*c)) {
-            for lower in c.to_lowercase() {
-                folder.push_lower(lower);
-            }
-        }
+        folder.push_unicode(raw);
     }
-    folder.end_word(false);
-    folder.folded
+    folder.finish()
 }
 
 /// A folded word list of up to 16 bytes packed into an integer (zero-padded;
@@ -169,6 +156,46 @@ struct Folder {
 }
 
 impl Folder {
+    fn new(capacity: usize, keep: Keep) -> Folder {
+        Folder {
+            keep,
+            folded: Folded {
+                text: String::with_capacity(capacity),
+                ends: SmallVec::new(),
+            },
+            word_start: 0,
+        }
+    }
+
+    /// Steps 1–6 on any text.
+    fn push_unicode(&mut self, raw: &str) {
+        for c in raw.nfkd().filter(|c| !is_combining_mark(*c)) {
+            for lower in c.to_lowercase() {
+                self.push_lower(lower);
+            }
+        }
+    }
+
+    /// The same steps on ASCII text, byte by byte: NFKD, the mark removal and
+    /// the letter map change no ASCII character, so only case and word breaks
+    /// remain (equal to [`Folder::push_unicode`], tested).
+    fn push_ascii(&mut self, raw: &str) {
+        let digits_kept = self.keep == Keep::LettersAndDigits;
+        for byte in raw.bytes().map(|b| b.to_ascii_lowercase()) {
+            if byte.is_ascii_lowercase() || (digits_kept && byte.is_ascii_digit()) {
+                self.folded.text.push(char::from(byte));
+            } else {
+                self.end_word(byte == b'.');
+            }
+        }
+    }
+
+    /// Ends the last word; the folded cell.
+    fn finish(mut self) -> Folded {
+        self.end_word(false);
+        self.folded
+    }
+
     /// Takes one lower-cased character (step 4 onwards).
     #[inline]
     fn push_lower(&mut self, c: char) {
@@ -250,6 +277,19 @@ mod tests {
         assert_eq!(texts("12-2 A", Keep::LettersAndDigits), ["12", "2", "a"]);
         assert_eq!(texts("Ğülşen", Keep::Letters), ["gulsen"]);
         assert_eq!(fold("van Dijk-Rijn", Keep::Letters).joined(), "vandykryn");
+    }
+
+    proptest::proptest! {
+        /// The ASCII fast path folds exactly as the general one.
+        #[test]
+        fn ascii_path_equals_the_general_path(raw in "[ -~]{0,40}", digits in proptest::bool::ANY) {
+            let keep = if digits { Keep::LettersAndDigits } else { Keep::Letters };
+            let mut fast = Folder::new(raw.len(), keep);
+            fast.push_ascii(&raw);
+            let mut general = Folder::new(raw.len(), keep);
+            general.push_unicode(&raw);
+            proptest::prop_assert_eq!(fast.finish(), general.finish());
+        }
     }
 
     /// A full stop marks the word before it as an abbreviation.
