@@ -225,10 +225,17 @@ fn bench_encode(c: &mut Criterion) {
             let mut reader = RecordReader::new(&encoder, csv.as_slice(), Path::new("bench.csv"))
                 .expect("benchmark header");
             let mut encoded = 0usize;
-            parallel::for_each_batch(&mut reader, 512, threads, &work, |tokens, _| {
-                encoded += tokens;
-                Ok::<_, ()>(ControlFlow::Continue(()))
-            })
+            parallel::for_each_batch(
+                &mut reader,
+                512,
+                threads,
+                2 * threads,
+                &work,
+                |tokens, _| {
+                    encoded += tokens;
+                    Ok::<_, ()>(ControlFlow::Continue(()))
+                },
+            )
             .expect("benchmark run");
             encoded
         });

@@ -28,6 +28,9 @@ use crate::encode::{EncodeError, Encoder, LineError, OnError, RecordReader};
 use crate::pb::v1 as pb;
 use crate::wire;
 
+/// Records read and encoded ahead of the sender at most (beyond two batches).
+const READ_AHEAD_RECORDS: usize = 50_000;
+
 /// Default records per batch.
 pub const DEFAULT_BATCH_RECORDS: usize = 2_000;
 /// Default number of unacknowledged batches in flight.
@@ -269,10 +272,16 @@ fn read_batches(
     };
     let mut outcome = ReadOutcome::default();
     let mut number = 0u64;
+    // Read ahead at most two batches per thread and at most about
+    // READ_AHEAD_RECORDS records (but always two batches), so large batches
+    // do not multiply memory by the core count.
+    let threads = parallel::default_threads();
+    let in_flight = (2 * threads).min((READ_AHEAD_RECORDS / options.batch_records.max(1)).max(2));
     parallel::for_each_batch(
         &mut reader,
         options.batch_records,
-        parallel::default_threads(),
+        threads,
+        in_flight,
         &work,
         |encoded, reader| {
             outcome.records_read += encoded.records_read;

@@ -5,12 +5,13 @@
 //!
 //! `veilink encode` ([`super::encode_file`]) and `veilink submit` both encode
 //! through [`for_each_batch`], and the encoding benchmark measures it on all
-//! cores. Memory is bounded: at most two batches per worker are in flight.
-//! A worker that panics ends the run with its panic (never silently dropping
-//! its batch).
+//! cores. Memory is bounded by the caller's limit of batches in flight. A
+//! worker that panics ends the run with its panic (never silently dropping
+//! its batch); after an early stop, workers skip the batches still queued.
 
 use std::io::Read;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
@@ -28,7 +29,8 @@ pub fn default_threads() -> usize {
 }
 
 /// Reads `reader` to its end in batches of `batch_lines` raw lines, runs
-/// `work` on each batch on `threads` worker threads, and calls `consume` with
+/// `work` on each batch on `threads` worker threads with at most `in_flight`
+/// batches read but not yet consumed (at least 1), and calls `consume` with
 /// each result in input order, together with the reader (for progress:
 /// [`RecordReader::bytes_read`]). Reading stops early when `consume` returns
 /// `Ok(ControlFlow::Break(()))` or an error; batches still in flight are then
@@ -44,6 +46,7 @@ pub fn for_each_batch<R, T, E>(
     reader: &mut RecordReader<'_, R>,
     batch_lines: usize,
     threads: usize,
+    in_flight: usize,
     work: &(dyn Fn(&LineEncoder<'_>, RawLines) -> T + Sync),
     mut consume: impl FnMut(T, &RecordReader<'_, R>) -> Result<ControlFlow<()>, E>,
 ) -> Result<(), E>
@@ -56,16 +59,22 @@ where
     let (job_tx, job_rx) = mpsc::channel::<(u64, RawLines)>();
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<(u64, T)>();
+    // Set when the run ends early: queued batches are then not worked on.
+    let stopped = AtomicBool::new(false);
     std::thread::scope(|scope| {
         // Owned by this closure: dropped when it returns (also on error), which
         // ends the workers before the scope joins them.
         let job_tx = job_tx;
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                let (job_rx, done_tx, lines) = (&job_rx, done_tx.clone(), &lines);
+                let (job_rx, done_tx, lines, stopped) =
+                    (&job_rx, done_tx.clone(), &lines, &stopped);
                 scope.spawn(move || {
                     // The lock is held only while taking a job, never while working.
                     while let Ok(Ok((index, batch))) = job_rx.lock().map(|rx| rx.recv()) {
+                        if stopped.load(Ordering::Relaxed) {
+                            return;
+                        }
                         if done_tx.send((index, work(lines, batch))).is_err() {
                             return;
                         }
@@ -74,7 +83,7 @@ where
             })
             .collect();
         drop(done_tx);
-        let in_flight_limit = 2 * threads as u64;
+        let in_flight_limit = in_flight.max(1) as u64;
         let mut pending = std::collections::BTreeMap::new();
         let (mut sent, mut next, mut reading) = (0u64, 0u64, true);
         loop {
@@ -102,8 +111,12 @@ where
             }
             while let Some(result) = pending.remove(&next) {
                 next += 1;
-                if consume(result, reader)?.is_break() {
-                    return Ok(());
+                match consume(result, reader) {
+                    Ok(ControlFlow::Continue(())) => {}
+                    stop => {
+                        stopped.store(true, Ordering::Relaxed);
+                        return stop.map(|_| ());
+                    }
                 }
             }
         }
@@ -145,10 +158,17 @@ role = { value = "victim" }
             let mut reader =
                 RecordReader::new(&encoder, csv.as_bytes(), std::path::Path::new("t.csv")).unwrap();
             let mut seen = Vec::new();
-            for_each_batch(&mut reader, batch_lines, threads, &ids, |batch, _| {
-                seen.extend(batch);
-                Ok::<_, ()>(ControlFlow::Continue(()))
-            })
+            for_each_batch(
+                &mut reader,
+                batch_lines,
+                threads,
+                2 * threads,
+                &ids,
+                |batch, _| {
+                    seen.extend(batch);
+                    Ok::<_, ()>(ControlFlow::Continue(()))
+                },
+            )
             .unwrap();
             let expected: Vec<String> = (0..1000).map(|i| format!("R{i}")).collect();
             assert_eq!(
@@ -159,7 +179,7 @@ role = { value = "victim" }
         let mut reader =
             RecordReader::new(&encoder, csv.as_bytes(), std::path::Path::new("t.csv")).unwrap();
         let mut batches = 0;
-        for_each_batch(&mut reader, 10, 2, &ids, |_, _| {
+        for_each_batch(&mut reader, 10, 2, 4, &ids, |_, _| {
             batches += 1;
             Ok::<_, ()>(if batches == 3 {
                 ControlFlow::Break(())

@@ -239,17 +239,25 @@ fn encode_batches<R: Read, W: Write>(
     mut progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<(), EncodeError> {
     let run = |lines: &LineEncoder<'_>, batch: RawLines| work.run(lines, batch);
-    parallel::for_each_batch(&mut reader, BATCH_LINES, threads, &run, |batch, reader| {
-        sink.accept(batch)?;
-        if let Some(report) = progress.as_mut() {
-            report(Progress {
-                bytes_read: reader.bytes_read(),
-                bytes_total,
-                records_read: sink.summary.records_read,
-            });
-        }
-        Ok(ControlFlow::Continue(()))
-    })
+    let in_flight = 2 * threads;
+    parallel::for_each_batch(
+        &mut reader,
+        BATCH_LINES,
+        threads,
+        in_flight,
+        &run,
+        |batch, reader| {
+            sink.accept(batch)?;
+            if let Some(report) = progress.as_mut() {
+                report(Progress {
+                    bytes_read: reader.bytes_read(),
+                    bytes_total,
+                    records_read: sink.summary.records_read,
+                });
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )
 }
 
 /// Writes encoded batches in input order and counts what happened.
