@@ -301,6 +301,29 @@ fn a_character_split_across_cells_is_refused() {
     assert!(ws.outputs_absent());
 }
 
+/// A local record id holding the refs file's delimiter or a quote is quoted
+/// there as CSV, so the file reads back to the same ids.
+#[test]
+fn refs_rows_quote_awkward_local_ids() {
+    let ws = Workspace::new();
+    let ids = ["P,1", "P\"2", "P 3"];
+    let lines: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let cell = format!("\"{}\"", id.replace('"', "\"\""));
+            format!("{cell};Anna;de Vries;03-07-1990;;20210615;MI;SL")
+        })
+        .collect();
+    let line_refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    ws.run(SCHEMA, csv(&line_refs), OnError::Fail).unwrap();
+    let mut reader = csv::Reader::from_path(ws.path("refs.csv")).unwrap();
+    let read: Vec<String> = reader
+        .records()
+        .map(|row| row.unwrap()[0].to_string())
+        .collect();
+    assert_eq!(read, ids);
+}
+
 /// Key files of the wrong length, empty or missing are refused with the path.
 #[test]
 fn wrong_key_files_are_refused() {

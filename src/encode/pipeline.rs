@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use super::csv_input::{LineEncoder, RecordReader};
 use super::encoder::Encoder;
 use super::parallel::{self, RawLines};
-use super::record::EncodedRecord;
 use super::rules::RULES;
 use super::secret::hex;
 use super::{EncodeError, LineError};
@@ -181,18 +180,25 @@ impl BatchWork {
     fn run(&self, lines: &LineEncoder<'_>, batch: RawLines) -> EncodedBatch {
         let mut done = EncodedBatch {
             json: String::with_capacity(batch.len() * 1536),
-            refs: Vec::with_capacity(if self.refs { batch.len() * 80 } else { 0 }),
+            refs: Vec::new(),
             counts: BatchCounts::default(),
             fatal: None,
         };
+        // One CSV writer per batch (it quotes an id holding a delimiter, a
+        // quote or a line break); its bytes are taken at the end.
+        let mut refs = self
+            .refs
+            .then(|| csv::Writer::from_writer(Vec::with_capacity(batch.len() * 80)));
         for line in batch {
             let counts = &mut done.counts;
             counts.records_read += 1;
             match line.and_then(|record| lines.encode(&record)) {
                 Ok(record) => {
                     record.write_json_line(&mut done.json);
-                    if self.refs {
-                        push_refs_row(&mut done.refs, &record);
+                    if let Some(refs) = refs.as_mut() {
+                        // Writing into a Vec cannot fail.
+                        let _ =
+                            refs.write_record([record.local_id.as_str(), &hex(&record.record_ref)]);
                     }
                     counts.records_encoded += 1;
                     counts.bloom_encodings += u64::from(record.bloom.is_some());
@@ -215,17 +221,15 @@ impl BatchWork {
                 }
             }
         }
+        if let Some(refs) = refs {
+            done.refs = match refs.into_inner() {
+                Ok(bytes) => bytes,
+                // Only a failed flush fails here, and writing into a Vec does not.
+                Err(error) => error.into_inner().get_ref().clone(),
+            };
+        }
         done
     }
-}
-
-/// Appends one `local_id,record_ref` row as the csv crate writes it (the id
-/// quoted when it holds a delimiter, a quote or a line break).
-fn push_refs_row(out: &mut Vec<u8>, record: &EncodedRecord) {
-    let mut writer = csv::WriterBuilder::new().from_writer(&mut *out);
-    // Writing into a Vec cannot fail.
-    let _ = writer.write_record([record.local_id.as_str(), &hex(&record.record_ref)]);
-    let _ = writer.flush();
 }
 
 /// Reads batches in this thread, encodes and formats them on `threads`
