@@ -23,8 +23,8 @@ use tokio::sync::mpsc;
 
 use super::{ClientError, connect};
 use crate::encode::csv_input::LineEncoder;
-use crate::encode::parallel::{self, RawLines};
-use crate::encode::{EncodeError, Encoder, LineError, OnError, RecordReader};
+use crate::encode::parallel::{self, LineOutcome, RawLines};
+use crate::encode::{EncodeError, Encoder, OnError, RecordReader};
 use crate::pb::v1 as pb;
 use crate::wire;
 
@@ -284,12 +284,12 @@ fn read_batches(
         in_flight,
         &work,
         |encoded, reader| {
-            outcome.records_read += encoded.records_read;
+            outcome.records_read += encoded.lines.read;
             outcome.invalid_national_ids += encoded.invalid_national_ids;
-            for (reason, count) in encoded.skipped {
+            for (reason, count) in encoded.lines.skipped {
                 *outcome.skipped.entry(reason).or_insert(0) += count;
             }
-            if let Some(error) = encoded.fatal {
+            if let Some(error) = encoded.lines.fatal {
                 return Err(SubmitError::from(EncodeError::Line(error)));
             }
             let Some((message, digest)) = encoded.batch else {
@@ -319,11 +319,9 @@ struct EncodedLines {
     batch: Option<(pb::RecordBatch, [u8; 32])>,
     /// Local record ids of the batch's records, in order.
     local_ids: Vec<String>,
-    records_read: u64,
     invalid_national_ids: u64,
-    skipped: BTreeMap<String, u64>,
-    /// The line error that ends the submission, if any.
-    fatal: Option<LineError>,
+    /// Lines read, skipped by reason, and the line error that ends the submission.
+    lines: LineOutcome,
 }
 
 /// Encodes one batch of raw lines and builds its `RecordBatch` (id derived
@@ -335,31 +333,22 @@ fn encode_batch(
     fingerprint: [u8; 32],
     on_error: OnError,
 ) -> EncodedLines {
+    let mut local_ids = Vec::with_capacity(batch.len());
+    let mut invalid_national_ids = 0;
+    let mut records = Vec::with_capacity(batch.len());
+    let lines = parallel::encode_lines(lines, batch, on_error, |record| {
+        invalid_national_ids += u64::from(record.national_id_invalid);
+        records.push(wire::record_to_proto(&record));
+        local_ids.push(record.local_id);
+    });
     let mut out = EncodedLines {
         batch: None,
-        local_ids: Vec::with_capacity(batch.len()),
-        records_read: 0,
-        invalid_national_ids: 0,
-        skipped: BTreeMap::new(),
-        fatal: None,
+        local_ids,
+        invalid_national_ids,
+        lines,
     };
-    let mut records = Vec::with_capacity(batch.len());
-    for line in batch {
-        out.records_read += 1;
-        match line.and_then(|raw| lines.encode(&raw)) {
-            Ok(record) => {
-                out.invalid_national_ids += u64::from(record.national_id_invalid);
-                records.push(wire::record_to_proto(&record));
-                out.local_ids.push(record.local_id);
-            }
-            Err(e) if on_error == OnError::Skip && e.is_skippable() => {
-                *out.skipped.entry(e.reason()).or_insert(0) += 1;
-            }
-            Err(e) => {
-                out.fatal = Some(e);
-                return out;
-            }
-        }
+    if out.lines.fatal.is_some() {
+        return out;
     }
     if !records.is_empty() {
         let digest = wire::batch_digest(&records);

@@ -326,24 +326,13 @@ impl PositionCache {
                 table
             })
         });
-        let mut previous = '_';
-        for c in name.chars().chain(std::iter::once('_')) {
-            match (table, name_symbol(previous), name_symbol(c)) {
-                (Some(table), Some(first), Some(second)) => {
-                    bloom.set_all(&table[first * NAME_SYMBOLS + second]);
-                }
-                _ => {
-                    let mut buf = [0u8; 8];
-                    let first = previous.encode_utf8(&mut buf).len();
-                    let second = c.encode_utf8(&mut buf[first..]).len();
-                    // Two encoded chars are valid UTF-8.
-                    let gram = std::str::from_utf8(&buf[..first + second]).unwrap_or_default();
-                    let all = element_positions(&self.keys[field], NAME_K, salt_bytes, gram);
-                    bloom.set_all(&all[..NAME_K]);
-                }
+        for_each_bigram(name, |gram| match (table, bigram_index(gram)) {
+            (Some(table), Some(index)) => bloom.set_all(&table[index]),
+            _ => {
+                let all = element_positions(&self.keys[field], NAME_K, salt_bytes, gram);
+                bloom.set_all(&all[..NAME_K]);
             }
-            previous = c;
-        }
+        });
     }
 
     /// Sets the bits of the known parts of a date of birth.
@@ -367,10 +356,18 @@ impl PositionCache {
 }
 
 /// Table index of a name symbol (`_` → 0, `a`–`z` → 1–26).
-fn name_symbol(c: char) -> Option<usize> {
-    match c {
-        '_' => Some(0),
-        'a'..='z' => Some(c as usize - 'a' as usize + 1),
+fn name_symbol(byte: u8) -> Option<usize> {
+    match byte {
+        b'_' => Some(0),
+        b'a'..=b'z' => Some(usize::from(byte - b'a') + 1),
+        _ => None,
+    }
+}
+
+/// Name-table index of a bigram, when both its characters are name symbols.
+fn bigram_index(gram: &str) -> Option<usize> {
+    match gram.as_bytes() {
+        [first, second] => Some(name_symbol(*first)? * NAME_SYMBOLS + name_symbol(*second)?),
         _ => None,
     }
 }
@@ -578,6 +575,16 @@ mod tests {
                     }
                 }
             }
+        }
+        for index in 0..NAME_SYMBOLS * NAME_SYMBOLS {
+            let gram = [
+                name_symbol_char(index / NAME_SYMBOLS),
+                name_symbol_char(index % NAME_SYMBOLS),
+            ];
+            assert_eq!(
+                bigram_index(std::str::from_utf8(&gram).unwrap()),
+                Some(index)
+            );
         }
         for index in 0..TABLE_YEARS + 12 + 31 {
             let mut part = [0u8; 5];

@@ -9,17 +9,58 @@
 //! worker that panics ends the run with its panic (never silently dropping
 //! its batch); after an early stop, workers skip the batches still queued.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
-use super::LineError;
 use super::csv_input::{LineEncoder, RecordReader};
+use super::{EncodedRecord, LineError, OnError};
 
 /// Raw lines of one batch, as [`RecordReader::read_line`] gave them.
 pub type RawLines = Vec<Result<csv::ByteRecord, LineError>>;
+
+/// What [`encode_lines`] made of a batch's lines besides the records.
+#[derive(Debug, Default)]
+pub struct LineOutcome {
+    /// Lines taken: encoded, skipped, and the one that ended the batch.
+    pub read: u64,
+    /// Lines skipped under [`OnError::Skip`], by reason ([`LineError::reason`]).
+    pub skipped: BTreeMap<String, u64>,
+    /// The line error that ends the run, if any; later lines were not encoded.
+    pub fatal: Option<LineError>,
+}
+
+/// Encodes the raw lines of one batch in order and hands each record to
+/// `encoded`, applying `on_error` to bad lines: under [`OnError::Skip`] a
+/// skippable line ([`LineError::is_skippable`]) is counted by reason and
+/// passed over; any other bad line ends the batch as its fatal error. The one
+/// place `veilink encode` and `veilink submit` decide what a bad line does.
+pub fn encode_lines(
+    lines: &LineEncoder<'_>,
+    batch: RawLines,
+    on_error: OnError,
+    mut encoded: impl FnMut(EncodedRecord),
+) -> LineOutcome {
+    let mut outcome = LineOutcome::default();
+    for line in batch {
+        outcome.read += 1;
+        match line.and_then(|raw| lines.encode(&raw)) {
+            Ok(record) => encoded(record),
+            Err(error) if on_error == OnError::Skip && error.is_skippable() => {
+                tracing::debug!(%error, "skipped line");
+                *outcome.skipped.entry(error.reason()).or_default() += 1;
+            }
+            Err(error) => {
+                outcome.fatal = Some(error);
+                break;
+            }
+        }
+    }
+    outcome
+}
 
 /// Worker threads to use: the machine's cores, at most 8.
 pub fn default_threads() -> usize {
@@ -84,7 +125,7 @@ where
             .collect();
         drop(done_tx);
         let in_flight_limit = in_flight.max(1) as u64;
-        let mut pending = std::collections::BTreeMap::new();
+        let mut pending = BTreeMap::new();
         let (mut sent, mut next, mut reading) = (0u64, 0u64, true);
         loop {
             while reading && sent - next < in_flight_limit {

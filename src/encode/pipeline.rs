@@ -17,12 +17,12 @@ use std::io::{BufWriter, Read, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use super::EncodeError;
 use super::csv_input::{LineEncoder, RecordReader};
 use super::encoder::Encoder;
-use super::parallel::{self, RawLines};
+use super::parallel::{self, LineOutcome, RawLines};
 use super::rules::RULES;
 use super::secret::hex;
-use super::{EncodeError, LineError};
 
 /// What to do with a data line that cannot be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct EncodeSummary {
     pub records_read: u64,
     /// Records encoded and written.
     pub records_encoded: u64,
-    /// Lines skipped under [`OnError::Skip`], by reason ([`LineError::reason`]).
+    /// Lines skipped under [`OnError::Skip`], by reason ([`LineError::reason`](super::LineError::reason)).
     pub skipped: BTreeMap<String, u64>,
     /// Tokens written, by rule id (every rule listed, zeros included).
     pub tokens_per_rule: BTreeMap<u16, u64>,
@@ -93,7 +93,7 @@ impl fmt::Display for EncodeSummary {
 ///
 /// # Errors
 /// Header and schema-column errors before any line is read; the first
-/// [`LineError`] under [`OnError::Fail`] (or a non-skippable one under
+/// [`LineError`](super::LineError) under [`OnError::Fail`] (or a non-skippable one under
 /// [`OnError::Skip`]); I/O errors on any file. On error no output file is
 /// created or changed.
 pub fn encode_file(
@@ -156,19 +156,16 @@ struct EncodedBatch {
     json: String,
     /// `local_id,record_ref` CSV rows of the encoded records.
     refs: Vec<u8>,
-    /// Lines read and encoded, skipped by reason, tokens per rule …
+    /// Records encoded, tokens per rule …
     counts: BatchCounts,
-    /// The line error that ends the run (the first in the batch), if any;
-    /// lines after it were not encoded.
-    fatal: Option<LineError>,
+    /// Lines read, skipped by reason, and the line error that ends the run.
+    lines: LineOutcome,
 }
 
 /// Counts of one batch (merged into [`EncodeSummary`] in input order).
 #[derive(Default)]
 struct BatchCounts {
-    records_read: u64,
     records_encoded: u64,
-    skipped: BTreeMap<String, u64>,
     /// Indexed by rule id (ids are 1..=RULES.len()).
     tokens_per_rule: [u64; RULES.len() + 1],
     bloom_encodings: u64,
@@ -182,45 +179,30 @@ impl BatchWork {
             json: String::with_capacity(batch.len() * 1536),
             refs: Vec::new(),
             counts: BatchCounts::default(),
-            fatal: None,
+            lines: LineOutcome::default(),
         };
         // One CSV writer per batch (it quotes an id holding a delimiter, a
         // quote or a line break); its bytes are taken at the end.
         let mut refs = self
             .refs
             .then(|| csv::Writer::from_writer(Vec::with_capacity(batch.len() * 80)));
-        for line in batch {
-            let counts = &mut done.counts;
-            counts.records_read += 1;
-            match line.and_then(|record| lines.encode(&record)) {
-                Ok(record) => {
-                    record.write_json_line(&mut done.json);
-                    if let Some(refs) = refs.as_mut() {
-                        // Writing into a Vec cannot fail.
-                        let _ =
-                            refs.write_record([record.local_id.as_str(), &hex(&record.record_ref)]);
-                    }
-                    counts.records_encoded += 1;
-                    counts.bloom_encodings += u64::from(record.bloom.is_some());
-                    counts.invalid_national_ids += u64::from(record.national_id_invalid);
-                    for token in &record.tokens {
-                        if let Some(count) =
-                            counts.tokens_per_rule.get_mut(usize::from(token.rule.0))
-                        {
-                            *count += 1;
-                        }
-                    }
-                }
-                Err(error) if self.on_error == OnError::Skip && error.is_skippable() => {
-                    tracing::debug!(%error, "skipped line");
-                    *counts.skipped.entry(error.reason()).or_default() += 1;
-                }
-                Err(error) => {
-                    done.fatal = Some(error);
-                    break;
+        let counts = &mut done.counts;
+        let json = &mut done.json;
+        done.lines = parallel::encode_lines(lines, batch, self.on_error, |record| {
+            record.write_json_line(json);
+            if let Some(refs) = refs.as_mut() {
+                // Writing into a Vec cannot fail.
+                let _ = refs.write_record([record.local_id.as_str(), &hex(&record.record_ref)]);
+            }
+            counts.records_encoded += 1;
+            counts.bloom_encodings += u64::from(record.bloom.is_some());
+            counts.invalid_national_ids += u64::from(record.national_id_invalid);
+            for token in &record.tokens {
+                if let Some(count) = counts.tokens_per_rule.get_mut(usize::from(token.rule.0)) {
+                    *count += 1;
                 }
             }
-        }
+        });
         if let Some(refs) = refs {
             done.refs = match refs.into_inner() {
                 Ok(bytes) => bytes,
@@ -282,7 +264,7 @@ impl<W: Write> OrderedSink<'_, W> {
     /// Writes the next encoded batch and counts it. Returns the batch's fatal
     /// line error, if any.
     fn accept(&mut self, batch: EncodedBatch) -> Result<(), EncodeError> {
-        if let Some(error) = batch.fatal {
+        if let Some(error) = batch.lines.fatal {
             return Err(error.into());
         }
         self.json
@@ -290,11 +272,11 @@ impl<W: Write> OrderedSink<'_, W> {
             .map_err(|source| output_error(self.output, source))?;
         self.write_refs(&batch.refs)?;
         let (summary, counts) = (&mut self.summary, batch.counts);
-        summary.records_read += counts.records_read;
+        summary.records_read += batch.lines.read;
         summary.records_encoded += counts.records_encoded;
         summary.bloom_encodings += counts.bloom_encodings;
         summary.invalid_national_ids += counts.invalid_national_ids;
-        for (reason, count) in counts.skipped {
+        for (reason, count) in batch.lines.skipped {
             *summary.skipped.entry(reason).or_default() += count;
         }
         for rule in RULES {
