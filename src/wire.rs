@@ -131,7 +131,7 @@ pub fn batch_digest(records: &[pb::Record]) -> [u8; 32] {
 }
 
 /// The deterministic batch id `veilink submit` uses: BLAKE3 in `derive_key`
-/// mode (context [`BATCH_ID_CONTEXT`]) over the agency id, a zero byte and
+/// mode (context `BATCH_ID_CONTEXT`) over the agency id, a zero byte and
 /// the canonical batch encoding. The same records from the same agency always
 /// get the same id, so a retried or re-run submission is recognised.
 pub fn batch_id(agency: &str, records: &[pb::Record]) -> [u8; 32] {

@@ -92,7 +92,7 @@ pub enum PkiCommand {
         /// Directory to create the PKI in.
         #[arg(long, env = "VEILINK_PKI")]
         dir: PathBuf,
-        /// Agency ids (comma-separated); each gets a certificate and role agency:<id>.
+        /// Agency ids (comma-separated); each gets a certificate and role `agency:<id>`.
         #[arg(long, value_delimiter = ',', default_values_t = crate::pki::DEFAULT_AGENCIES.map(String::from))]
         agencies: Vec<String>,
         /// Replace an existing PKI in DIR (all earlier certificates stop working).

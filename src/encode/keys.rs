@@ -10,7 +10,7 @@ use super::rules::RULES;
 use super::secret::LinkageSecret;
 
 /// Context of the master key for record refs; the agency key is derived from
-/// it by a keyed hash of the agency id ([`record_ref_key`]).
+/// it by a keyed hash of the agency id (`record_ref_key`).
 pub const RECORD_REF_CONTEXT: &str = "veilink encoding v1 record ref";
 
 /// Context of the encoding fingerprint (`docs/ENCODING.md`, "Fingerprint").

@@ -29,7 +29,7 @@ const GROUPS: &[(&str, &str)] = &[
 ];
 
 /// The phonetic key of one folded name (lower case, no spaces; see
-/// [`super::text::fold_words`]). Characters outside `a`–`z` are copied
+/// [`super::text::fold`]). Characters outside `a`–`z` are copied
 /// unchanged. Returns the empty string for an empty name.
 pub fn phonetic_key(name: &str) -> String {
     // Names are short: scan a stack copy of the code points when it fits.

@@ -72,7 +72,7 @@ pub struct LevelModel {
 pub struct ComparisonModel {
     /// The comparison's configured name.
     pub name: String,
-    /// Levels in the order of [`level_of`].
+    /// Levels, by level index (as the model's `level` method numbers them).
     pub levels: Vec<LevelModel>,
 }
 

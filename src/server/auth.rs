@@ -2,7 +2,7 @@
 //! this RPC? Decided in one place, a tower layer that sees each request's
 //! method path (tonic interceptors do not).
 //!
-//! The rule table [`permission`] lists every RPC the server serves; a path
+//! The rule table `permission` lists every RPC the server serves; a path
 //! that is not in it is denied (default deny), as is a principal that is not
 //! in the policy. Handlers then check object ownership (an agency touches only
 //! its own records) using the [`Principal`] this layer puts into the request
