@@ -19,7 +19,7 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use veilink::encode::csv_input::LineEncoder;
-use veilink::encode::parallel::{self, RawLines};
+use veilink::encode::parallel::{self, RawLine};
 use veilink::encode::{
     BloomScheme, Encoder, LinkageSecret, OnError, RecordReader, Schema, encode_file,
 };
@@ -210,16 +210,13 @@ fn bench_encode(c: &mut Criterion) {
     let encoder = Encoder::new(&secret, &schema);
     let threads = parallel::default_threads();
     group.bench_function("all_cores_in_memory_tokens_and_bloom", |b| {
-        let work = |lines: &LineEncoder<'_>, batch: RawLines| {
-            batch
-                .into_iter()
-                .map(|line| {
-                    let record = lines
-                        .encode(&line.expect("benchmark line"))
-                        .expect("benchmark line");
-                    black_box(record).tokens.len()
-                })
-                .sum::<usize>()
+        let work = |lines: &LineEncoder<'_>, batch: &[RawLine]| {
+            let mut tokens = 0;
+            let outcome = parallel::encode_lines(lines, batch, OnError::Fail, |record| {
+                tokens += black_box(record).tokens.len();
+            });
+            assert!(outcome.fatal.is_none(), "benchmark line");
+            tokens
         };
         b.iter(|| {
             let mut reader = RecordReader::new(&encoder, csv.as_slice(), Path::new("bench.csv"))

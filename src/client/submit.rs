@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use super::{ClientError, connect};
 use crate::encode::csv_input::LineEncoder;
-use crate::encode::parallel::{self, LineOutcome, RawLines};
+use crate::encode::parallel::{self, LineOutcome, RawLine};
 use crate::encode::{EncodeError, Encoder, OnError, RecordReader};
 use crate::pb::v1 as pb;
 use crate::wire;
@@ -267,7 +267,7 @@ fn read_batches(
     tx: &mpsc::Sender<Result<(PreparedBatch, u64), SubmitError>>,
 ) -> Result<ReadOutcome, SubmitError> {
     let mut reader = RecordReader::open(encoder, input)?;
-    let work = |lines: &LineEncoder<'_>, batch: RawLines| {
+    let work = |lines: &LineEncoder<'_>, batch: &[RawLine]| {
         encode_batch(lines, batch, agency, fingerprint, options.on_error)
     };
     let mut outcome = ReadOutcome::default();
@@ -283,7 +283,7 @@ fn read_batches(
         threads,
         in_flight,
         &work,
-        |encoded, reader| {
+        |encoded, bytes_read| {
             outcome.records_read += encoded.lines.read;
             outcome.invalid_national_ids += encoded.invalid_national_ids;
             for (reason, count) in encoded.lines.skipped {
@@ -303,7 +303,7 @@ fn read_batches(
                 local_ids: encoded.local_ids,
             };
             number += 1;
-            Ok(match tx.blocking_send(Ok((batch, reader.bytes_read()))) {
+            Ok(match tx.blocking_send(Ok((batch, bytes_read))) {
                 Ok(()) => ControlFlow::Continue(()),
                 // The sender stopped (it failed); its error is reported instead.
                 Err(_) => ControlFlow::Break(()),
@@ -328,7 +328,7 @@ struct EncodedLines {
 /// from the content, digest of the canonical encoding).
 fn encode_batch(
     lines: &LineEncoder<'_>,
-    batch: RawLines,
+    batch: &[RawLine],
     agency: &str,
     fingerprint: [u8; 32],
     on_error: OnError,

@@ -151,15 +151,23 @@ impl<'e, R: Read> RecordReader<'e, R> {
     /// input or after a fatal error; an `Err` for a line with the wrong number
     /// of fields (skippable) or a CSV read failure (fatal).
     pub fn read_line(&mut self) -> Option<Result<csv::ByteRecord, LineError>> {
+        let mut line = csv::ByteRecord::new();
+        self.read_line_into(&mut line)
+            .map(|read| read.map(|()| line))
+    }
+
+    /// [`RecordReader::read_line`] into a caller's buffer, whose allocation
+    /// is reused (what it held before is replaced).
+    pub fn read_line_into(&mut self, line: &mut csv::ByteRecord) -> Option<Result<(), LineError>> {
         if self.done {
             return None;
         }
-        match self.csv.read_byte_record(&mut self.line) {
+        match self.csv.read_byte_record(line) {
             Ok(false) => {
                 self.done = true;
                 None
             }
-            Ok(true) => Some(Ok(self.line.clone())),
+            Ok(true) => Some(Ok(())),
             Err(error) => Some(Err(self.read_error(&error))),
         }
     }

@@ -27,6 +27,7 @@
 //!   `encode_file`, `veilink submit` and the benchmark.
 //! - [`pipeline`]: [`encode_file`], the body of `veilink encode`.
 
+pub mod blake3x4;
 pub mod bloom;
 pub mod csv_input;
 pub mod dates;

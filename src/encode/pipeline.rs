@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use super::EncodeError;
 use super::csv_input::{LineEncoder, RecordReader};
 use super::encoder::Encoder;
-use super::parallel::{self, LineOutcome, RawLines};
+use super::parallel::{self, LineOutcome, RawLine};
 use super::rules::RULES;
 use super::secret::hex;
 
@@ -174,7 +174,7 @@ struct BatchCounts {
 
 impl BatchWork {
     /// Encodes and formats one batch of raw lines.
-    fn run(&self, lines: &LineEncoder<'_>, batch: RawLines) -> EncodedBatch {
+    fn run(&self, lines: &LineEncoder<'_>, batch: &[RawLine]) -> EncodedBatch {
         let mut done = EncodedBatch {
             json: String::with_capacity(batch.len() * 1536),
             refs: Vec::new(),
@@ -216,7 +216,7 @@ impl BatchWork {
 
 /// Reads batches in this thread, encodes and formats them on `threads`
 /// threads ([`parallel::for_each_batch`]), and writes them in input order.
-fn encode_batches<R: Read, W: Write>(
+fn encode_batches<R: Read + Send, W: Write>(
     mut reader: RecordReader<'_, R>,
     work: &BatchWork,
     sink: &mut OrderedSink<'_, W>,
@@ -224,7 +224,7 @@ fn encode_batches<R: Read, W: Write>(
     bytes_total: u64,
     mut progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<(), EncodeError> {
-    let run = |lines: &LineEncoder<'_>, batch: RawLines| work.run(lines, batch);
+    let run = |lines: &LineEncoder<'_>, batch: &[RawLine]| work.run(lines, batch);
     let in_flight = 2 * threads;
     parallel::for_each_batch(
         &mut reader,
@@ -232,11 +232,11 @@ fn encode_batches<R: Read, W: Write>(
         threads,
         in_flight,
         &run,
-        |batch, reader| {
+        |batch, bytes_read| {
             sink.accept(batch)?;
             if let Some(report) = progress.as_mut() {
                 report(Progress {
-                    bytes_read: reader.bytes_read(),
+                    bytes_read,
                     bytes_total,
                     records_read: sink.summary.records_read,
                 });

@@ -8,8 +8,12 @@
 //! ids and classes are fixed: the linkage service validates ids against
 //! [`RULES`] and weighs classes differently.
 
-use chrono::Datelike;
+use std::ops::Range;
 
+use chrono::Datelike;
+use smallvec::SmallVec;
+
+use super::blake3x4::keyed_hash_4;
 use super::dates::digits;
 use super::keys::push_length_prefixed;
 use super::normalise::{MAX_SURNAME_PARTS, NormalisedPerson};
@@ -326,30 +330,52 @@ impl<'p> RuleInputs<'p> {
 /// big-endian length prefix, concatenated in the rule's field order.
 pub fn canonical_bytes(values: &[&str], out: &mut Vec<u8>) {
     out.clear();
+    append_canonical_bytes(values, out);
+}
+
+/// [`canonical_bytes`] appended to `out`.
+fn append_canonical_bytes(values: &[&str], out: &mut Vec<u8>) {
     for value in values {
         push_length_prefixed(out, value.as_bytes());
     }
 }
 
+/// One token to hash: its rule, the rule's key, and where its canonical byte
+/// string lies in the record's buffer.
+type TokenJob<'k> = (RuleId, &'k [u8; 32], Range<usize>);
+
 /// Every token of a person, sorted by (rule, hash). `rule_keys` are in the
-/// order of [`RULES`].
+/// order of [`RULES`]. Each token is the keyed BLAKE3 hash of its canonical
+/// byte string under its rule's key; the strings are laid end to end in one
+/// buffer and hashed four at a time ([`keyed_hash_4`]).
 pub(crate) fn tokens(person: &NormalisedPerson, rule_keys: &[[u8; 32]]) -> Vec<MatchToken> {
     let inputs = RuleInputs::new(person);
-    let mut buf = Vec::with_capacity(128);
-    let mut tokens = Vec::with_capacity(RULES.len() + MAX_TOKENS_PER_RULE);
+    let mut bytes = Vec::with_capacity(512);
+    let mut jobs: SmallVec<[TokenJob<'_>; 16]> = SmallVec::new();
     inputs.for_each_token(&mut |rule, values| {
         // Rule ids are 1..=RULES.len() in order (tested below).
         if let Some(key) = usize::from(rule.0)
             .checked_sub(1)
             .and_then(|i| rule_keys.get(i))
         {
-            canonical_bytes(values, &mut buf);
-            tokens.push(MatchToken {
-                rule,
-                hash: *blake3::keyed_hash(key, &buf).as_bytes(),
-            });
+            let start = bytes.len();
+            append_canonical_bytes(values, &mut bytes);
+            jobs.push((rule, key, start..bytes.len()));
         }
     });
+    let mut tokens = Vec::with_capacity(jobs.len());
+    for group in jobs.chunks(4) {
+        // A last group of fewer than four repeats its last token in the
+        // spare lanes, whose hashes are not used.
+        let job = |lane: usize| &group[lane.min(group.len() - 1)];
+        let hashes = keyed_hash_4(
+            std::array::from_fn(|lane| job(lane).1),
+            std::array::from_fn(|lane| &bytes[job(lane).2.clone()]),
+        );
+        for ((rule, _, _), hash) in group.iter().zip(hashes) {
+            tokens.push(MatchToken { rule: *rule, hash });
+        }
+    }
     // MatchToken orders by (rule, hash).
     tokens.sort_unstable();
     tokens
