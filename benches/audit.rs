@@ -114,7 +114,7 @@ impl BenchLog {
             self.db.flush().expect("flush");
             self.state = staged.into_state();
             next = end;
-            if next % 1_000_000 == 0 {
+            if next.is_multiple_of(1_000_000) {
                 let rss = rss_mib();
                 assert!(rss < 12 * 1024, "sled grew to {rss} MiB at {next} entries");
             }

@@ -237,8 +237,8 @@ fn bench_encode(c: &mut Criterion) {
             encoded
         });
     });
-    // The whole `veilink encode` path on every core (reader thread + encoding
-    // threads + JSON and refs output), as clkhash uses every core too.
+    // The whole `veilink encode` path on every core (reading and encoding
+    // threads, JSON and refs output), as clkhash uses every core too.
     let dir = tempfile::tempdir().expect("temporary directory");
     let input = dir.path().join("input.csv");
     std::fs::write(&input, &csv).expect("write benchmark CSV");

@@ -406,7 +406,7 @@ fn consistency_edge_cases() {
 /// draft-ietf-plants-merkle-tree-certs §4.1: `start` is a multiple of the
 /// smallest power of two at least `end - start`.
 fn is_subtree(start: u64, end: u64) -> bool {
-    start < end && start % (end - start).next_power_of_two() == 0
+    start < end && start.is_multiple_of((end - start).next_power_of_two())
 }
 
 /// Appendix C.1 and C.2 of draft-ietf-plants-merkle-tree-certs-05: every

@@ -2,8 +2,8 @@
 //! to `Intake.Submit` in batches with content-derived ids, flow control,
 //! receipts, and retries that never store anything twice.
 //!
-//! One thread reads the CSV, worker threads encode the batches (all cores,
-//! `encode::parallel`), and they are sent in input order; the async
+//! Worker threads take turns reading the CSV and encode the batches (all
+//! cores, `encode::parallel`), and they are sent in input order; the async
 //! side keeps at most `max_in_flight` batches unacknowledged. When the
 //! connection drops or the server answers `UNAVAILABLE`, it reconnects with
 //! back-off and re-sends every unacknowledged batch under the same id: the

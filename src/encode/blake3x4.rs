@@ -2,23 +2,24 @@
 //!
 //! A record's match tokens are about a dozen keyed hashes of inputs of 20 to
 //! 60 bytes, each under its own rule key: one BLAKE3 compression each, and
-//! hashed one by one (about 120 ns each here, most of it the `blake3`
-//! crate's per-call set-up around one compression) they were a fifth of the
-//! encoding time. BLAKE3 compresses independent inputs in SIMD lanes (its
+//! hashed one by one through `blake3::keyed_hash` (about 124 ns each on the
+//! 2 GHz Zen 1 of `BENCHMARKS.md`, against about 80 ns here) they were a fifth
+//! of the encoding time. BLAKE3 compresses independent inputs in SIMD lanes (its
 //! `hash_many`), but the `blake3` crate offers that only for whole 1 KiB
 //! chunks. This module runs the BLAKE3 compression function (BLAKE3
 //! specification, O'Connor, Aumasson, Neves & Wilcox-O'Hearn 2020, §2.2) on
 //! four single-block inputs side by side, one input per 32-bit lane of SSE2
-//! registers (part of every x86-64 processor). On other processors each
-//! input goes to [`blake3::keyed_hash`].
+//! registers (part of every x86-64 processor). Built for other processors,
+//! each input goes to [`blake3::keyed_hash`].
 //!
 //! Only what single-block keyed hashing needs is here: an input of at most
 //! [`BLOCK_LEN`] bytes is one chunk of one block, so the compression runs
 //! once with the flags `CHUNK_START | CHUNK_END | ROOT | KEYED_HASH`,
 //! counter 0 and the input length as block length, and the hash is the first
 //! eight words of its output. Longer inputs go to [`blake3::keyed_hash`].
-//! Tested equal to the `blake3` crate for every length from 0 to 130 bytes,
-//! on random keys and inputs, and on the official test vectors.
+//! Tested equal to the `blake3` crate for every length from 0 to 130 bytes
+//! and on random keys and inputs, and against the official test vectors of
+//! 0 and 1 byte (the official file has no other input of one block).
 
 /// Bytes in one BLAKE3 block: the longest input hashed here in lanes.
 pub const BLOCK_LEN: usize = 64;
@@ -27,20 +28,22 @@ pub const BLOCK_LEN: usize = 64;
 /// `blake3::keyed_hash(keys[i], inputs[i])` for every `i` (32 bytes each).
 /// Inputs of up to [`BLOCK_LEN`] bytes are hashed side by side; a longer one
 /// is handed to the `blake3` crate on its own.
-pub fn keyed_hash_4(keys: [&[u8; 32]; 4], inputs: [&[u8]; 4]) -> [[u8; 32]; 4] {
-    #[cfg(target_arch = "x86_64")]
+pub(crate) fn keyed_hash_4(keys: [&[u8; 32]; 4], inputs: [&[u8]; 4]) -> [[u8; 32]; 4] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
-        // SAFETY: SSE2 is part of the x86-64 baseline: every processor this
-        // code can run on has it, which is all `sse2::keyed_hash_4` requires.
+        // SAFETY: this code is compiled only where SSE2 is enabled for the
+        // whole build (the x86-64 baseline), so every processor it runs on
+        // has it, which is all `sse2::keyed_hash_4` requires.
         unsafe { sse2::keyed_hash_4(keys, inputs) }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     {
         std::array::from_fn(|lane| *blake3::keyed_hash(keys[lane], inputs[lane]).as_bytes())
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+/// The lanes on x86-64: one SSE2 register per BLAKE3 state word.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod sse2 {
     use std::arch::x86_64::{
         _mm_add_epi32, _mm_cvtsi128_si32, _mm_or_si128, _mm_set_epi32, _mm_set1_epi32,
@@ -61,6 +64,7 @@ mod sse2 {
     /// the permutation of specification §2.2 applied once more per round.
     const SCHEDULE: [[usize; 16]; 7] = schedule();
 
+    /// Builds [`SCHEDULE`] from the permutation at compile time.
     const fn schedule() -> [[usize; 16]; 7] {
         const PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
         let mut out = [[0; 16]; 7];

@@ -183,6 +183,8 @@ struct DatePart {
 }
 
 impl DatePart {
+    /// The part `tag` followed by `number` in `width` (2 or 4) decimal
+    /// digits; a number too wide keeps its last `width` digits.
     fn new(tag: u8, number: u32, width: usize) -> DatePart {
         let mut bytes = [tag; 5];
         let number = number % 10u32.pow(width as u32);
@@ -203,6 +205,7 @@ impl DatePart {
         std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 
+    /// `y`, `m` or `d`.
     fn tag(&self) -> u8 {
         self.bytes[0]
     }
@@ -227,11 +230,14 @@ fn for_each_date_part(dob: BirthDate, mut f: impl FnMut(DatePart)) {
 /// The text of a salt: the birth year as at least four decimal digits
 /// (`format!("{year:04}")`), or empty; without an allocation.
 struct SaltText {
+    /// The digits (and a minus sign for a negative year).
     bytes: [u8; 12],
+    /// Used length of `bytes`.
     len: usize,
 }
 
 impl SaltText {
+    /// The text of `salt` (empty for `None`).
     fn new(salt: Option<i32>) -> SaltText {
         let mut bytes = [0u8; 12];
         let len = match salt {
@@ -246,6 +252,7 @@ impl SaltText {
         SaltText { bytes, len }
     }
 
+    /// The text as bytes.
     fn bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
@@ -691,6 +698,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Date parts and salts are written as the specification's
+    /// `format!`-based definitions write them, also for years without four
+    /// digits or with more, negative years and the extremes of `i32`.
+    #[test]
+    fn date_part_and_salt_texts() {
+        for year in [-50, 0, 7, 1987, 12345, i32::MIN, i32::MAX] {
+            let last4 = year.unsigned_abs() % 10_000;
+            assert_eq!(
+                DatePart::new(b'y', year.unsigned_abs(), 4).text(),
+                format!("y{last4:04}")
+            );
+            assert_eq!(
+                SaltText::new(Some(year)).bytes(),
+                format!("{year:04}").as_bytes()
+            );
+        }
+        assert_eq!(DatePart::new(b'm', 3, 2).text(), "m03");
+        assert_eq!(DatePart::new(b'd', 31, 2).text(), "d31");
+        assert!(SaltText::new(None).bytes().is_empty());
     }
 
     /// Every field's k fits one 64-byte XOF block.

@@ -18,6 +18,7 @@
 //! - [`dates`]: date formats, partial dates of birth, age band at the event.
 //! - [`phonetic`]: the Dutch phonetic key used by rules 5 and 11.
 //! - [`rules`]: match-key rule set v1, canonical byte strings, tokens.
+//! - `blake3x4`: four keyed BLAKE3 hashes of short inputs at once (tokens).
 //! - [`bloom`]: the keyed record-level Bloom encoding (1024 bits).
 //! - [`encoder`]: [`Encoder`], the prepared keys plus the fingerprint.
 //! - [`record`]: [`EncodedRecord`] and its JSON-lines wire form.
@@ -27,7 +28,7 @@
 //!   `encode_file`, `veilink submit` and the benchmark.
 //! - [`pipeline`]: [`encode_file`], the body of `veilink encode`.
 
-pub mod blake3x4;
+pub(crate) mod blake3x4;
 pub mod bloom;
 pub mod csv_input;
 pub mod dates;

@@ -79,73 +79,97 @@ pub fn default_threads() -> usize {
         .min(8)
 }
 
-/// What the workers share under one lock: the reader and the bookkeeping of
-/// batches read and consumed.
+/// The reader and the index of the next batch, under one lock: holding it
+/// is a worker's turn to read.
 struct Reading<'r, 'e, R: Read> {
     reader: &'r mut RecordReader<'e, R>,
     /// Batches read so far (the next batch's index).
     read: u64,
+}
+
+/// The bookkeeping of the read-ahead bound, under its own lock (never held
+/// while reading) with the condition "a batch may be read".
+#[derive(Default)]
+struct Flow {
+    /// Batches workers have taken room for (at least those read).
+    taken: u64,
     /// Batches the calling thread has consumed.
     consumed: u64,
-    /// Set at the end of input, after an early stop, or when a worker panicked.
-    finished: bool,
-    /// Batches whose work is done, kept to read into again.
-    spent: Vec<RawLines>,
+    /// Set when a worker found the end of the input: no further batch is read.
+    input_done: bool,
+    /// Set after an early stop, or when `consume` or a worker panicked: no
+    /// further batch is read or worked on.
+    stopped: bool,
 }
 
-/// The lock and the condition "a batch may be read" (fewer than the limit in
-/// flight, or the run is finished).
+/// What the workers and the calling thread share.
 struct Turns<'r, 'e, R: Read> {
     reading: Mutex<Reading<'r, 'e, R>>,
+    flow: Mutex<Flow>,
     room: Condvar,
+    /// Batches whose work is done, kept to read into again.
+    spent: Mutex<Vec<RawLines>>,
 }
 
-impl<'r, 'e, R: Read> Turns<'r, 'e, R> {
-    /// Takes the lock; a panic elsewhere never leaves the state torn (every
-    /// update is a plain field write), so a poisoned lock is used as is.
-    fn lock(&self) -> MutexGuard<'_, Reading<'r, 'e, R>> {
-        self.reading.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// Takes a lock; a panic elsewhere never leaves the shared state torn (every
+/// update is a plain field write or a push), so a poisoned lock is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
-    /// Marks the run finished and wakes every waiting worker.
-    fn finish(&self) {
-        self.lock().finished = true;
+impl<R: Read> Turns<'_, '_, R> {
+    /// Stops the run and wakes every waiting worker.
+    fn stop(&self) {
+        lock(&self.flow).stopped = true;
         self.room.notify_all();
     }
+
+    fn is_stopped(&self) -> bool {
+        lock(&self.flow).stopped
+    }
 }
 
-/// Ends the run when a worker unwinds, so that the other workers do not wait
-/// for room that the calling thread, missing the panicked worker's batch,
-/// would never make.
-struct FinishOnPanic<'t, 'r, 'e, R: Read>(&'t Turns<'r, 'e, R>);
+/// Stops the run when dropped: by a worker only when it unwinds (so the
+/// other workers do not wait for room that the calling thread, missing the
+/// panicked worker's batch, would never make); by the calling thread always,
+/// also when `consume` panics (so the workers end and the scope can join
+/// them).
+struct Stop<'t, 'r, 'e, R: Read> {
+    turns: &'t Turns<'r, 'e, R>,
+    only_on_panic: bool,
+}
 
-impl<R: Read> Drop for FinishOnPanic<'_, '_, '_, R> {
+impl<R: Read> Drop for Stop<'_, '_, '_, R> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.finish();
+        if !self.only_on_panic || std::thread::panicking() {
+            self.turns.stop();
         }
     }
 }
 
-/// Reads `reader` to its end in batches of `batch_lines` raw lines and runs
-/// `work` on each batch on `threads` worker threads, with at most
-/// `in_flight` batches read but not yet consumed (at least 1); calls
-/// `consume` on the calling thread with each result in input order, together
-/// with the input bytes read up to the end of that batch (for progress). Each
-/// worker reads its own batch, one worker at a time, then works on it.
-/// Reading stops early when `consume` returns `Ok(ControlFlow::Break(()))` or
-/// an error; results still in flight are then dropped. A read error is handed
+/// Reads `reader` to its end in batches of `batch_lines` raw lines (one at
+/// least) and runs `work` on each batch on `threads` worker threads (at least 1),
+/// with at most `in_flight` batches read but not yet consumed (at least 1);
+/// calls `consume` on the calling thread with each result in input order,
+/// together with the input's byte offset after that batch (header included;
+/// for progress). Each worker reads its own batch, one worker at a time, then
+/// works on it. Reading stops early when `consume` returns
+/// `Ok(ControlFlow::Break(()))` or an error: batches already read are then
+/// not worked on, and results in flight are dropped. A read error is handed
 /// to `work` inside its batch like any bad line (a CSV read failure ends the
 /// input after it).
 ///
 /// `work` borrows its batch; the batch's line buffers are then read into
-/// again, so a line costs no allocation once the first batches are read.
+/// again, so reading a line costs no allocation once the first batches are
+/// read (buffers grow for longer lines; those of bad lines are not kept).
+/// The buffers of at most `in_flight` batches are kept until the run ends.
 ///
 /// # Errors
 /// The first error `consume` returns.
 ///
 /// # Panics
-/// Re-raises the panic of a worker thread.
+/// When a worker thread panicked (after the panic hook reported the worker's
+/// panic), or `consume` did; the workers are always ended first.
 pub fn for_each_batch<R, T, E>(
     reader: &mut RecordReader<'_, R>,
     batch_lines: usize,
@@ -162,26 +186,35 @@ where
     let in_flight = in_flight.max(1) as u64;
     let lines = reader.line_encoder().clone();
     let turns = Turns {
-        reading: Mutex::new(Reading {
-            reader,
-            read: 0,
-            consumed: 0,
-            finished: false,
-            spent: Vec::new(),
-        }),
+        reading: Mutex::new(Reading { reader, read: 0 }),
+        flow: Mutex::new(Flow::default()),
         room: Condvar::new(),
+        spent: Mutex::new(Vec::new()),
     };
     let (done_tx, done_rx) = mpsc::channel::<(u64, T, u64)>();
     std::thread::scope(|scope| {
+        // Dropped when this closure returns or unwinds, before the scope
+        // joins the workers.
+        let _stop = Stop {
+            turns: &turns,
+            only_on_panic: false,
+        };
         for _ in 0..threads {
             let (turns, lines, done_tx) = (&turns, &lines, done_tx.clone());
             scope.spawn(move || {
-                let _finish_on_panic = FinishOnPanic(turns);
+                let _stop_on_panic = Stop {
+                    turns,
+                    only_on_panic: true,
+                };
                 while let Some((index, batch, bytes_read)) =
                     next_batch(turns, batch_lines, in_flight)
                 {
+                    // After an early stop the result would be dropped anyway.
+                    if turns.is_stopped() {
+                        return;
+                    }
                     let result = work(lines, &batch);
-                    turns.lock().spent.push(batch);
+                    lock(&turns.spent).push(batch);
                     if done_tx.send((index, result, bytes_read)).is_err() {
                         return;
                     }
@@ -192,72 +225,69 @@ where
         drop(done_tx);
         let mut pending = BTreeMap::new();
         let mut next = 0u64;
-        let outcome = loop {
+        loop {
             let Ok((index, result, bytes_read)) = done_rx.recv() else {
                 // Every worker ended: the input is done, or one panicked (the
-                // scope then re-raises its panic).
-                break Ok(());
+                // scope then panics).
+                return Ok(());
             };
             pending.insert(index, (result, bytes_read));
-            let mut stop = None;
             while let Some((result, bytes_read)) = pending.remove(&next) {
                 next += 1;
                 match consume(result, bytes_read) {
                     Ok(ControlFlow::Continue(())) => {}
-                    other => {
-                        stop = Some(other.map(|_| ()));
-                        break;
-                    }
+                    other => return other.map(|_| ()),
                 }
             }
-            if let Some(stop) = stop {
-                break stop;
-            }
-            turns.lock().consumed = next;
+            lock(&turns.flow).consumed = next;
             turns.room.notify_all();
-        };
-        turns.finish();
-        outcome
+        }
     })
 }
 
 /// Waits for room, then reads the next batch: its index, lines and the input
-/// bytes read after it; `None` when the run is finished.
+/// byte offset after it; `None` at the end of the input or when the run was
+/// stopped.
 fn next_batch<R: Read>(
     turns: &Turns<'_, '_, R>,
     batch_lines: usize,
     in_flight: u64,
 ) -> Option<(u64, RawLines, u64)> {
-    let mut state = turns.lock();
-    while !state.finished && state.read - state.consumed >= in_flight {
-        state = turns
-            .room
-            .wait(state)
-            .unwrap_or_else(PoisonError::into_inner);
+    {
+        let mut flow = lock(&turns.flow);
+        let done = |flow: &Flow| flow.input_done || flow.stopped;
+        while !done(&flow) && flow.taken - flow.consumed >= in_flight {
+            flow = turns
+                .room
+                .wait(flow)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if done(&flow) {
+            return None;
+        }
+        flow.taken += 1;
     }
-    if state.finished {
-        return None;
-    }
-    let state = &mut *state;
-    let mut batch = state.spent.pop().unwrap_or_default();
+    let mut batch = lock(&turns.spent).pop().unwrap_or_default();
     // Line buffers of the spent batch, read into again below.
     let mut buffers: Vec<csv::ByteRecord> = batch.drain(..).filter_map(Result::ok).collect();
+    let mut reading = lock(&turns.reading);
     while batch.len() < batch_lines {
         let mut buffer = buffers.pop().unwrap_or_default();
-        match state.reader.read_line_into(&mut buffer) {
+        match reading.reader.read_line_into(&mut buffer) {
             Some(Ok(())) => batch.push(Ok(buffer)),
             Some(Err(error)) => batch.push(Err(error)),
             None => break,
         }
     }
     if batch.is_empty() {
-        state.finished = true;
+        drop(reading);
+        lock(&turns.flow).input_done = true;
         turns.room.notify_all();
         return None;
     }
-    let index = state.read;
-    state.read += 1;
-    Some((index, batch, state.reader.bytes_read()))
+    let index = reading.read;
+    reading.read += 1;
+    Some((index, batch, reading.reader.bytes_read()))
 }
 
 #[cfg(test)]
@@ -276,15 +306,21 @@ event_type = { value = "assault" }
 role = { value = "victim" }
 "#;
 
+    /// The test encoder and a CSV of 1000 lines `R0` … `R999`.
+    fn fixture() -> (Encoder, String) {
+        let schema = Schema::from_toml(SCHEMA).unwrap();
+        let encoder = Encoder::new(&LinkageSecret::from_bytes([1; 32]), &schema);
+        let csv = std::iter::once("id,surname\n".to_string())
+            .chain((0..1000).map(|i| format!("R{i},Jansen\n")))
+            .collect();
+        (encoder, csv)
+    }
+
     /// Results arrive in input order whatever the thread count and batch
     /// size, every line exactly once, and a break stops the reading.
     #[test]
     fn results_come_in_input_order() {
-        let schema = Schema::from_toml(SCHEMA).unwrap();
-        let encoder = Encoder::new(&LinkageSecret::from_bytes([1; 32]), &schema);
-        let csv: String = std::iter::once("id,surname\n".to_string())
-            .chain((0..1000).map(|i| format!("R{i},Jansen\n")))
-            .collect();
+        let (encoder, csv) = fixture();
         let ids = |lines: &LineEncoder<'_>, batch: &[RawLine]| -> Vec<String> {
             batch
                 .iter()
@@ -334,35 +370,37 @@ role = { value = "victim" }
     #[test]
     fn read_ahead_is_bounded_and_a_worker_panic_is_raised() {
         use std::sync::atomic::{AtomicU64, Ordering};
-        let schema = Schema::from_toml(SCHEMA).unwrap();
-        let encoder = Encoder::new(&LinkageSecret::from_bytes([1; 32]), &schema);
-        let csv: String = std::iter::once("id,surname\n".to_string())
-            .chain((0..1000).map(|i| format!("R{i},Jansen\n")))
-            .collect();
+        let (encoder, csv) = fixture();
         let started = AtomicU64::new(0);
         let work = |_: &LineEncoder<'_>, batch: &[RawLine]| {
             started.fetch_add(1, Ordering::SeqCst);
             batch.len()
         };
-        let mut reader =
-            RecordReader::new(&encoder, csv.as_bytes(), std::path::Path::new("t.csv")).unwrap();
-        let (mut consumed, mut lines) = (0u64, 0);
-        for_each_batch(&mut reader, 10, 4, 3, &work, |count, _| {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-            let ahead = started.load(Ordering::SeqCst) - consumed;
-            assert!(ahead <= 3, "{ahead} batches read ahead of the consumer");
-            consumed += 1;
-            lines += count;
-            Ok::<_, ()>(ControlFlow::Continue(()))
-        })
-        .unwrap();
-        assert_eq!((consumed, lines), (100, 1000));
+        for in_flight in [3, 1] {
+            started.store(0, Ordering::SeqCst);
+            let mut reader =
+                RecordReader::new(&encoder, csv.as_bytes(), std::path::Path::new("t.csv")).unwrap();
+            let (mut consumed, mut lines) = (0u64, 0);
+            for_each_batch(&mut reader, 10, 4, in_flight, &work, |count, _| {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                let ahead = started.load(Ordering::SeqCst) - consumed;
+                assert!(
+                    ahead <= in_flight as u64,
+                    "{ahead} batches read ahead of the consumer"
+                );
+                consumed += 1;
+                lines += count;
+                Ok::<_, ()>(ControlFlow::Continue(()))
+            })
+            .unwrap();
+            assert_eq!((consumed, lines), (100, 1000));
+        }
 
         // On a thread of its own, so that a deadlock fails the test instead
         // of hanging it.
         let (done_tx, done_rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let encoder = Encoder::new(&LinkageSecret::from_bytes([1; 32]), &schema);
+            let (encoder, csv) = fixture();
             let panicking = |_: &LineEncoder<'_>, batch: &[RawLine]| {
                 let first = batch[0].as_ref().unwrap();
                 assert_ne!(&first[0], b"R500", "worker fails on purpose");
@@ -382,5 +420,93 @@ role = { value = "victim" }
             Ok(true),
             "the worker's panic reaches the caller, without a deadlock"
         );
+    }
+
+    /// A panic in `consume` reaches the caller and ends the workers (none is
+    /// left waiting for room).
+    #[test]
+    fn a_consume_panic_ends_the_run() {
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (encoder, csv) = fixture();
+            let count = |_: &LineEncoder<'_>, batch: &[RawLine]| batch.len();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut reader =
+                    RecordReader::new(&encoder, csv.as_bytes(), std::path::Path::new("t.csv"))
+                        .unwrap();
+                let mut batches = 0;
+                for_each_batch(&mut reader, 10, 3, 2, &count, |_, _| {
+                    batches += 1;
+                    assert_ne!(batches, 3, "consume fails on purpose");
+                    Ok::<_, ()>(ControlFlow::Continue(()))
+                })
+            }));
+            let _ = done_tx.send(outcome.is_err());
+        });
+        assert_eq!(
+            done_rx.recv_timeout(std::time::Duration::from_secs(60)),
+            Ok(true),
+            "consume's panic reaches the caller, without a deadlock"
+        );
+    }
+
+    /// An error from `consume` is returned; an input with only a header
+    /// gives no batch; bad lines stay in their batch, in order, and the byte
+    /// offsets grow to the input's length.
+    #[test]
+    fn errors_empty_input_and_bad_lines() {
+        let (encoder, csv) = fixture();
+        let ids = |_: &LineEncoder<'_>, batch: &[RawLine]| -> Vec<Option<Vec<u8>>> {
+            batch
+                .iter()
+                .map(|line| line.as_ref().ok().map(|record| record[0].to_vec()))
+                .collect()
+        };
+        let mut reader =
+            RecordReader::new(&encoder, csv.as_bytes(), std::path::Path::new("t.csv")).unwrap();
+        let mut calls = 0;
+        let outcome = for_each_batch(&mut reader, 10, 2, 4, &ids, |_, _| {
+            calls += 1;
+            Err::<ControlFlow<()>, _>("stop")
+        });
+        assert_eq!((outcome, calls), (Err("stop"), 1));
+
+        let header = "id,surname\n";
+        let mut reader =
+            RecordReader::new(&encoder, header.as_bytes(), std::path::Path::new("t.csv")).unwrap();
+        let mut calls = 0;
+        for_each_batch(&mut reader, 10, 2, 4, &ids, |_, _| {
+            calls += 1;
+            Ok::<_, ()>(ControlFlow::Continue(()))
+        })
+        .unwrap();
+        assert_eq!(calls, 0);
+
+        // Every seventh line has a field too many.
+        let lines: String = (0..300)
+            .map(|i| {
+                if i % 7 == 3 {
+                    format!("R{i},Jansen,extra\n")
+                } else {
+                    format!("R{i},Jansen\n")
+                }
+            })
+            .collect();
+        let input = format!("{header}{lines}");
+        let mut reader =
+            RecordReader::new(&encoder, input.as_bytes(), std::path::Path::new("t.csv")).unwrap();
+        let (mut seen, mut offsets) = (Vec::new(), Vec::new());
+        for_each_batch(&mut reader, 16, 3, 4, &ids, |batch, offset| {
+            seen.extend(batch);
+            offsets.push(offset);
+            Ok::<_, ()>(ControlFlow::Continue(()))
+        })
+        .unwrap();
+        let expected: Vec<Option<Vec<u8>>> = (0..300)
+            .map(|i| (i % 7 != 3).then(|| format!("R{i}").into_bytes()))
+            .collect();
+        assert_eq!(seen, expected);
+        assert!(offsets.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(offsets.last().copied(), Some(input.len() as u64));
     }
 }

@@ -2,9 +2,9 @@
 //! through a [`RecordReader`], write the JSON lines that would be sent and the
 //! local-only refs file, and count what happened.
 //!
-//! One thread reads raw lines in batches; worker threads encode the batches
-//! and format their JSON lines and refs rows ([`super::parallel`]); the
-//! calling thread writes them in input order. Memory is bounded by
+//! Worker threads take turns reading a batch of raw lines, encode it and
+//! format its JSON lines and refs rows ([`super::parallel`]); the calling
+//! thread writes them in input order. Memory is bounded by
 //! the batches in flight (two per thread) times the longest line. Outputs are
 //! written to `NAME.partial` beside the target and renamed only when the whole
 //! input succeeded, so a failed run leaves existing files as they were ("bad
@@ -86,9 +86,9 @@ impl fmt::Display for EncodeSummary {
 /// `output` (`docs/ENCODING.md`, "Output") and, if asked, a CSV
 /// `local_id,record_ref` (hex) to `refs_out` — that file stays with the agency.
 /// Both are created with mode 0600 on Unix and replace existing files only on
-/// success; records appear in input order. One thread reads, and as many
-/// threads as the machine has cores (at most 8) encode batches of 512 lines;
-/// at most two batches per thread are in flight, so memory stays bounded.
+/// success; records appear in input order. As many threads as the machine
+/// has cores (at most 8) read (in turn) and encode batches of 512 lines; at
+/// most two batches per thread are in flight, so memory stays bounded.
 /// `progress` is called after every batch written.
 ///
 /// # Errors
@@ -214,8 +214,8 @@ impl BatchWork {
     }
 }
 
-/// Reads batches in this thread, encodes and formats them on `threads`
-/// threads ([`parallel::for_each_batch`]), and writes them in input order.
+/// Reads, encodes and formats batches on `threads` threads
+/// ([`parallel::for_each_batch`]) and writes them in input order.
 fn encode_batches<R: Read + Send, W: Write>(
     mut reader: RecordReader<'_, R>,
     work: &BatchWork,

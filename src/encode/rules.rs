@@ -420,4 +420,52 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a, b"\0\0\0\x02ab\0\0\0\x01c");
     }
+
+    /// Tokens hashed in lanes equal the keyed hash of each token's canonical
+    /// string, one by one, also for strings longer than one BLAKE3 block
+    /// (long names) and for a last group of fewer than four.
+    #[test]
+    fn tokens_equal_one_by_one_hashing() {
+        let keys: Vec<[u8; 32]> = (0..RULES.len()).map(|i| [i as u8 + 1; 32]).collect();
+        for given in ["jan", "maximiliaanfrederikwillemalexanderclaus"] {
+            let surname = "vanderlindevandersteenhovenfortuynschimmelpenninck";
+            let person = NormalisedPerson {
+                given_name: Some(given.to_string()),
+                initial: Some("j".to_string()),
+                surname: Some(surname.to_string()),
+                surname_parts: vec![surname.to_string(), "jansen".to_string()],
+                date_of_birth: chrono::NaiveDate::from_ymd_opt(1980, 3, 4)
+                    .map(crate::encode::dates::BirthDate::Full),
+                postcode: Some("1234ab".to_string()),
+                house_number: Some("12".to_string()),
+                place_of_birth: Some("rotterdam".to_string()),
+                place_of_residence: Some("utrecht".to_string()),
+                ..NormalisedPerson::default()
+            };
+            let mut expected: Vec<MatchToken> = token_inputs(&person)
+                .into_iter()
+                .map(|(rule, values)| {
+                    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                    let mut bytes = Vec::new();
+                    canonical_bytes(&values, &mut bytes);
+                    let key = &keys[usize::from(rule.0) - 1];
+                    MatchToken {
+                        rule,
+                        hash: *blake3::keyed_hash(key, &bytes).as_bytes(),
+                    }
+                })
+                .collect();
+            expected.sort_unstable();
+            assert!(
+                !expected.len().is_multiple_of(4),
+                "a last group of fewer than four"
+            );
+            let longest = token_inputs(&person)
+                .iter()
+                .map(|(_, values)| values.iter().map(|v| 4 + v.len()).sum::<usize>())
+                .max();
+            assert!(longest > Some(64), "some strings longer than one block");
+            assert_eq!(tokens(&person, &keys), expected, "given name {given}");
+        }
+    }
 }

@@ -203,7 +203,7 @@ fn decode_person(key: &[u8], value: &[u8]) -> Result<StoredPerson, StoreError> {
         message: "malformed person".into(),
     };
     let id: [u8; 16] = key.try_into().map_err(|_| corrupt())?;
-    if value.len() < 16 || value.len() % 8 != 0 {
+    if value.len() < 16 || !value.len().is_multiple_of(8) {
         return Err(corrupt());
     }
     let mut words = value
