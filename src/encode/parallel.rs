@@ -396,56 +396,58 @@ role = { value = "victim" }
             assert_eq!((consumed, lines), (100, 1000));
         }
 
-        // On a thread of its own, so that a deadlock fails the test instead
-        // of hanging it.
-        let (done_tx, done_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let (encoder, csv) = fixture();
+        let outcome = panics_without_deadlock(|encoder, csv| {
             let panicking = |_: &LineEncoder<'_>, batch: &[RawLine]| {
                 let first = batch[0].as_ref().unwrap();
                 assert_ne!(&first[0], b"R500", "worker fails on purpose");
             };
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut reader =
-                    RecordReader::new(&encoder, csv.as_bytes(), std::path::Path::new("t.csv"))
-                        .unwrap();
-                for_each_batch(&mut reader, 10, 3, 2, &panicking, |(), _| {
-                    Ok::<_, ()>(ControlFlow::Continue(()))
-                })
-            }));
-            let _ = done_tx.send(outcome.is_err());
+            let mut reader =
+                RecordReader::new(encoder, csv.as_bytes(), std::path::Path::new("t.csv")).unwrap();
+            for_each_batch(&mut reader, 10, 3, 2, &panicking, |(), _| {
+                Ok::<_, ()>(ControlFlow::Continue(()))
+            })
         });
         assert_eq!(
-            done_rx.recv_timeout(std::time::Duration::from_secs(60)),
-            Ok(true),
+            outcome,
+            Some(true),
             "the worker's panic reaches the caller, without a deadlock"
         );
+    }
+
+    /// Runs `run` on the fixture on a thread of its own and tells whether it
+    /// panicked; `None` when it has not ended after a minute (a deadlock),
+    /// so that a deadlock fails the test instead of hanging it.
+    fn panics_without_deadlock<T: 'static>(run: fn(&Encoder, &str) -> T) -> Option<bool> {
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (encoder, csv) = fixture();
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&encoder, &csv)));
+            let _ = done_tx.send(outcome.is_err());
+        });
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .ok()
     }
 
     /// A panic in `consume` reaches the caller and ends the workers (none is
     /// left waiting for room).
     #[test]
     fn a_consume_panic_ends_the_run() {
-        let (done_tx, done_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let (encoder, csv) = fixture();
+        let outcome = panics_without_deadlock(|encoder, csv| {
             let count = |_: &LineEncoder<'_>, batch: &[RawLine]| batch.len();
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut reader =
-                    RecordReader::new(&encoder, csv.as_bytes(), std::path::Path::new("t.csv"))
-                        .unwrap();
-                let mut batches = 0;
-                for_each_batch(&mut reader, 10, 3, 2, &count, |_, _| {
-                    batches += 1;
-                    assert_ne!(batches, 3, "consume fails on purpose");
-                    Ok::<_, ()>(ControlFlow::Continue(()))
-                })
-            }));
-            let _ = done_tx.send(outcome.is_err());
+            let mut reader =
+                RecordReader::new(encoder, csv.as_bytes(), std::path::Path::new("t.csv")).unwrap();
+            let mut batches = 0;
+            for_each_batch(&mut reader, 10, 3, 2, &count, |_, _| {
+                batches += 1;
+                assert_ne!(batches, 3, "consume fails on purpose");
+                Ok::<_, ()>(ControlFlow::Continue(()))
+            })
         });
         assert_eq!(
-            done_rx.recv_timeout(std::time::Duration::from_secs(60)),
-            Ok(true),
+            outcome,
+            Some(true),
             "consume's panic reaches the caller, without a deadlock"
         );
     }
