@@ -356,13 +356,7 @@ impl PositionCache {
     /// Sets the bits of every bigram of `name` in name field `field` (0 or 1)
     /// under `salt` (`None`, or the birth year).
     fn add_name(&self, bloom: &mut Bloom, field: usize, salt: Option<i32>, name: &str) {
-        let slot = match salt {
-            None => Some(0),
-            Some(year) => usize::try_from(year - FIRST_TABLE_YEAR)
-                .ok()
-                .filter(|offset| *offset < TABLE_YEARS)
-                .map(|offset| offset + 1),
-        };
+        let slot = table_slot(salt);
         let table = slot.map(|slot| {
             self.names[field][slot].get_or_init(|| {
                 let salt = SaltText::new(salt);
@@ -409,6 +403,25 @@ impl PositionCache {
         }
     }
 
+    /// Asks the processor to bring the name-table entries of `name` (field
+    /// `field`, under `salt`) into the cache, without waiting for them. The
+    /// salted tables do not fit the L2 cache, so the first read of an entry
+    /// usually misses; issued before the record's match tokens are hashed,
+    /// the loads overlap that work. A hint only: nothing is read or set, and
+    /// a table not built yet is left alone.
+    fn prefetch_name(&self, field: usize, salt: Option<i32>, name: &str) {
+        let Some(table) = table_slot(salt).and_then(|slot| self.names[field][slot].get()) else {
+            return;
+        };
+        let mut previous = b'_';
+        for byte in name.bytes().chain(std::iter::once(b'_')) {
+            if let (Some(first), Some(second)) = (name_symbol(previous), name_symbol(byte)) {
+                prefetch(&table[first * NAME_SYMBOLS + second]);
+            }
+            previous = byte;
+        }
+    }
+
     /// Sets the bits of the known parts of a date of birth.
     fn add_date(&self, bloom: &mut Bloom, dob: BirthDate) {
         let key = &self.keys[2];
@@ -427,6 +440,32 @@ impl PositionCache {
             None => bloom.set_all(&element_positions(key, DATE_K, b"", part.text())),
         });
     }
+}
+
+/// The name-table slot of a salt: 0 for none, `1 + year − 1850` for a birth
+/// year with a table, `None` for a year without one.
+fn table_slot(salt: Option<i32>) -> Option<usize> {
+    match salt {
+        None => Some(0),
+        Some(year) => usize::try_from(year - FIRST_TABLE_YEAR)
+            .ok()
+            .filter(|offset| *offset < TABLE_YEARS)
+            .map(|offset| offset + 1),
+    }
+}
+
+/// A prefetch hint for the cache line holding `value` (no-op off x86-64).
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch never faults and has no effect on memory; the
+        // pointer comes from a reference, so it is valid anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 /// Table index of a name symbol (`_` → 0, `a`–`z` → 1–26).
@@ -515,6 +554,27 @@ pub(crate) fn encode(
         cache.add_date(&mut bloom, dob);
     }
     Some(bloom)
+}
+
+/// Prefetches the name-table entries [`encode`] will read for `person` (see
+/// [`PositionCache::prefetch_name`]); call it some work ahead of `encode`.
+pub(crate) fn prefetch_tables(
+    person: &NormalisedPerson,
+    cache: &PositionCache,
+    scheme: BloomScheme,
+) {
+    let salt = match (scheme, person.date_of_birth) {
+        (BloomScheme::SaltedByBirthYear, Some(dob)) => Some(dob.year()),
+        _ => None,
+    };
+    for (field, name) in [&person.given_name, &person.surname]
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(name) = name {
+            cache.prefetch_name(field, salt, name);
+        }
+    }
 }
 
 /// The Bloom encoding computed element by element with no tables: the

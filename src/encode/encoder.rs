@@ -138,6 +138,11 @@ impl Encoder {
         event: &RegisteredEvent,
     ) -> EncodedRecord {
         let person = self.normalise(raw);
+        if let Some(scheme) = self.bloom {
+            // The salted name tables miss the cache; start those loads now so
+            // they overlap the token hashing below.
+            bloom::prefetch_tables(&person, &self.bloom_positions, scheme);
+        }
         EncodedRecord {
             local_id: local_id.to_string(),
             record_ref: self.record_ref(local_id),
