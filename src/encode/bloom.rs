@@ -547,18 +547,9 @@ pub(crate) fn encode(
         return None;
     }
     let mut bloom = Bloom([0; BLOOM_BYTES]);
-    let salt = match (scheme, person.date_of_birth) {
-        (BloomScheme::SaltedByBirthYear, Some(dob)) => Some(dob.year()),
-        _ => None,
-    };
-    for (field, name) in [&person.given_name, &person.surname]
-        .into_iter()
-        .enumerate()
-    {
-        if let Some(name) = name {
-            cache.add_name(&mut bloom, field, salt, name);
-        }
-    }
+    for_each_name(person, scheme, |field, salt, name| {
+        cache.add_name(&mut bloom, field, salt, name);
+    });
     if let Some(dob) = person.date_of_birth {
         cache.add_date(&mut bloom, dob);
     }
@@ -572,6 +563,19 @@ pub(crate) fn prefetch_tables(
     cache: &PositionCache,
     scheme: BloomScheme,
 ) {
+    for_each_name(person, scheme, |field, salt, name| {
+        cache.prefetch_name(field, salt, name);
+    });
+}
+
+/// Calls `visit(field, salt, name)` for the given name (field 0) and the
+/// surname (field 1) of `person` that are present, with the salt `scheme`
+/// gives the person's names (the birth year, or none).
+fn for_each_name(
+    person: &NormalisedPerson,
+    scheme: BloomScheme,
+    mut visit: impl FnMut(usize, Option<i32>, &str),
+) {
     let salt = match (scheme, person.date_of_birth) {
         (BloomScheme::SaltedByBirthYear, Some(dob)) => Some(dob.year()),
         _ => None,
@@ -581,7 +585,7 @@ pub(crate) fn prefetch_tables(
         .enumerate()
     {
         if let Some(name) = name {
-            cache.prefetch_name(field, salt, name);
+            visit(field, salt, name);
         }
     }
 }

@@ -190,21 +190,33 @@ mod x86 {
     /// documentation.
     const VECTOR_WORDS: usize = 6;
 
+    /// The POPCNT kernels; only for CPUs that report `popcnt`.
+    const POPCNT: Kernels = Kernels {
+        pair: and_popcount_popcnt_checked,
+        many: dice_many_popcnt_checked,
+    };
+
+    /// The split kernels; only for CPUs that report `avx` and `popcnt`.
+    const SPLIT: Kernels = Kernels {
+        pair: and_popcount_split_checked,
+        many: dice_many_split_checked,
+    };
+
+    /// Every feature-enabled kernel set this CPU can run, slowest first.
+    pub(super) fn supported() -> Vec<(&'static str, Kernels)> {
+        let mut found = Vec::new();
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            found.push(("popcnt", POPCNT));
+            if std::arch::is_x86_feature_detected!("avx") {
+                found.push(("split", SPLIT));
+            }
+        }
+        found
+    }
+
     /// The best kernels this CPU supports, or `None` for the portable ones.
     pub(super) fn detect() -> Option<Kernels> {
-        let popcnt = std::arch::is_x86_feature_detected!("popcnt");
-        let avx = std::arch::is_x86_feature_detected!("avx");
-        match (popcnt, avx) {
-            (true, true) => Some(Kernels {
-                pair: and_popcount_split_checked,
-                many: dice_many_split_checked,
-            }),
-            (true, false) => Some(Kernels {
-                pair: and_popcount_popcnt_checked,
-                many: dice_many_popcnt_checked,
-            }),
-            _ => None,
-        }
+        supported().pop().map(|(_, kernels)| kernels)
     }
 
     /// The portable kernel compiled with `popcnt`: sixteen AND + POPCNT pairs.
@@ -293,11 +305,12 @@ mod x86 {
         }
     }
 
-    // Entry points stored in the dispatch table; `detect()` stores each only
-    // after the CPU reported the features its target function was compiled for.
+    // Entry points stored in the dispatch table; `supported()` hands each out
+    // only after the CPU reported the features its target function was
+    // compiled for.
 
     fn and_popcount_popcnt_checked(a: &[u64; WORDS], b: &[u64; WORDS]) -> u32 {
-        // SAFETY: selected by `detect()` only when the CPU reports `popcnt`.
+        // SAFETY: handed out by `supported()` only when the CPU reports `popcnt`.
         unsafe { and_popcount_popcnt(a, b) }
     }
 
@@ -306,12 +319,12 @@ mod x86 {
         candidates: &[BloomEncoding],
         out: &mut [f32],
     ) {
-        // SAFETY: selected by `detect()` only when the CPU reports `popcnt`.
+        // SAFETY: handed out by `supported()` only when the CPU reports `popcnt`.
         unsafe { dice_many_popcnt(query, candidates, out) }
     }
 
     fn and_popcount_split_checked(a: &[u64; WORDS], b: &[u64; WORDS]) -> u32 {
-        // SAFETY: selected by `detect()` only when the CPU reports `avx` and `popcnt`.
+        // SAFETY: handed out by `supported()` only when the CPU reports `avx` and `popcnt`.
         unsafe { and_popcount_split_pair(a, b) }
     }
 
@@ -320,33 +333,8 @@ mod x86 {
         candidates: &[BloomEncoding],
         out: &mut [f32],
     ) {
-        // SAFETY: selected by `detect()` only when the CPU reports `avx` and `popcnt`.
+        // SAFETY: handed out by `supported()` only when the CPU reports `avx` and `popcnt`.
         unsafe { dice_many_split(query, candidates, out) }
-    }
-
-    /// Every kernel this CPU can run, by name, for the tests.
-    #[cfg(test)]
-    pub(super) fn available() -> Vec<(&'static str, Kernels)> {
-        let mut found = Vec::new();
-        if std::arch::is_x86_feature_detected!("popcnt") {
-            found.push((
-                "popcnt",
-                Kernels {
-                    pair: and_popcount_popcnt_checked,
-                    many: dice_many_popcnt_checked,
-                },
-            ));
-            if std::arch::is_x86_feature_detected!("avx") {
-                found.push((
-                    "split",
-                    Kernels {
-                        pair: and_popcount_split_checked,
-                        many: dice_many_split_checked,
-                    },
-                ));
-            }
-        }
-        found
     }
 }
 
@@ -427,7 +415,7 @@ mod tests {
         encodings.push(BloomEncoding::from_bytes(&[0xffu8; BLOOM_BYTES]));
         let mut kernels = vec![("portable", PORTABLE)];
         #[cfg(target_arch = "x86_64")]
-        kernels.extend(x86::available());
+        kernels.extend(x86::supported());
         assert!(
             kernels.len() >= 2 || !cfg!(target_arch = "x86_64"),
             "no feature-enabled kernel on this x86-64 machine"
