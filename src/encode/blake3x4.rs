@@ -10,10 +10,10 @@
 //! specification, O'Connor, Aumasson, Neves & Wilcox-O'Hearn 2020, §2.2) on
 //! four single-block inputs side by side, one input per 32-bit lane of SSE2
 //! registers (part of every x86-64 processor). When the processor reports
-//! AVX (checked at run time), the same code runs compiled for AVX, with the
-//! rotations by 16 and 8 bits as one SSSE3 byte shuffle each (as the BLAKE3
-//! reference SIMD code does): 2–3 % more records/s for the whole encoder
-//! (`BENCHMARKS.md` §4). Built for other processors, each input goes to
+//! AVX (checked at run time), the same code runs compiled for AVX:
+//! three-operand instructions, and the rotations by 16 and 8 bits become one
+//! byte shuffle each (as in the BLAKE3 reference SIMD code); 2–3 % more
+//! records/s for the whole encoder (`BENCHMARKS.md` §4). Built for other processors, each input goes to
 //! [`blake3::keyed_hash`].
 //!
 //! Only what single-block keyed hashing needs is here: an input of at most
@@ -36,9 +36,14 @@ pub const BLOCK_LEN: usize = 64;
 pub(crate) fn keyed_hash_4(keys: [&[u8; 32]; 4], inputs: [&[u8]; 4]) -> [[u8; 32]; 4] {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
-        if std::arch::is_x86_feature_detected!("avx") {
-            // SAFETY: the processor reports AVX, which `keyed_hash_4_avx`
-            // is compiled for (AVX implies SSSE3 and SSE2).
+        if std::arch::is_x86_feature_detected!("avx")
+            && std::arch::is_x86_feature_detected!("ssse3")
+        {
+            // SAFETY: the processor reports AVX, which `keyed_hash_4_avx` is
+            // compiled for; SSSE3 is checked as well because the compiler
+            // may use its byte shuffle there (AVX implies it on real
+            // processors, but a virtual machine could mask one and not the
+            // other).
             return unsafe { sse2::keyed_hash_4_avx(keys, inputs) };
         }
         // SAFETY: this code is compiled only where SSE2 is enabled for the
@@ -57,8 +62,8 @@ pub(crate) fn keyed_hash_4(keys: [&[u8; 32]; 4], inputs: [&[u8]; 4]) -> [[u8; 32
 mod sse2 {
     use std::arch::x86_64::{
         _mm_add_epi32, _mm_cvtsi128_si32, _mm_or_si128, _mm_set_epi32, _mm_set1_epi32,
-        _mm_setr_epi8, _mm_shuffle_epi8, _mm_shuffle_epi32, _mm_shufflehi_epi16,
-        _mm_shufflelo_epi16, _mm_slli_epi32, _mm_srli_epi32, _mm_xor_si128,
+        _mm_shuffle_epi32, _mm_shufflehi_epi16, _mm_shufflelo_epi16, _mm_slli_epi32,
+        _mm_srli_epi32, _mm_xor_si128,
     };
 
     use super::BLOCK_LEN;
@@ -123,23 +128,20 @@ mod sse2 {
     }
 
     /// See [`super::keyed_hash_4`]; the same code compiled for AVX (three-
-    /// operand instructions, fewer register copies), with the rotations by
-    /// 16 and 8 bits done as one byte shuffle each (SSSE3 `pshufb`).
+    /// operand instructions, fewer register copies), where the rotations by
+    /// 16 and 8 bits become one byte shuffle each.
     #[target_feature(enable = "avx")]
     pub(super) fn keyed_hash_4_avx(keys: [&[u8; 32]; 4], inputs: [&[u8]; 4]) -> [[u8; 32]; 4] {
         compress_4::<true>(keys, inputs)
     }
 
-    /// The four keyed hashes. `BYTE_SHUFFLE` selects `pshufb` rotations: it is
-    /// true only in the call from [`keyed_hash_4_avx`], into which this is
-    /// inlined (one caller per instance), so the shuffles are compiled with
-    /// SSSE3 available.
+    /// The four keyed hashes. `AVX` is true for the instance called from
+    /// [`keyed_hash_4_avx`]: it is inlined there (one caller per instance)
+    /// and so compiled for AVX, where plain shift pairs make the best
+    /// rotations. Either instance is correct on any SSE2 processor.
     #[target_feature(enable = "sse2")]
     #[inline]
-    fn compress_4<const BYTE_SHUFFLE: bool>(
-        keys: [&[u8; 32]; 4],
-        inputs: [&[u8]; 4],
-    ) -> [[u8; 32]; 4] {
+    fn compress_4<const AVX: bool>(keys: [&[u8; 32]; 4], inputs: [&[u8]; 4]) -> [[u8; 32]; 4] {
         // One register per state word, lane i holding input i's word.
         macro_rules! lanes {
             ($f:expr) => {
@@ -165,26 +167,16 @@ mod sse2 {
         v[14] = lanes!(|lane: usize| inputs[lane].len().min(BLOCK_LEN) as i32);
         v[15] = _mm_set1_epi32(FLAGS as i32);
 
-        // Byte orders that rotate each 32-bit lane right by 16 and by 8 bits.
-        let by_16 = _mm_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-        let by_8 = _mm_setr_epi8(1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12);
+        // Rotations of each 32-bit lane. Under AVX, LLVM compiles the shift
+        // pairs for 16 and 8 bits to one byte shuffle each (`vpshufb`);
+        // under SSE2 alone, which has no byte shuffle, the rotation by 16 is
+        // written as two word shuffles.
         macro_rules! rotate_right {
             ($x:expr, 16) => {
-                if BYTE_SHUFFLE {
-                    // SAFETY: BYTE_SHUFFLE is true only for the instance
-                    // called from `keyed_hash_4_avx`, whose callers checked
-                    // that the processor has AVX (and so SSSE3).
-                    unsafe { _mm_shuffle_epi8($x, by_16) }
+                if AVX {
+                    _mm_or_si128(_mm_srli_epi32::<16>($x), _mm_slli_epi32::<16>($x))
                 } else {
                     _mm_shufflehi_epi16::<0b10_11_00_01>(_mm_shufflelo_epi16::<0b10_11_00_01>($x))
-                }
-            };
-            ($x:expr, 8) => {
-                if BYTE_SHUFFLE {
-                    // SAFETY: as for the rotation by 16.
-                    unsafe { _mm_shuffle_epi8($x, by_8) }
-                } else {
-                    _mm_or_si128(_mm_srli_epi32::<8>($x), _mm_slli_epi32::<24>($x))
                 }
             };
             ($x:expr, $n:literal) => {
@@ -269,8 +261,10 @@ mod tests {
             found.push(("sse2", |keys, inputs| unsafe {
                 sse2::keyed_hash_4(keys, inputs)
             }));
-            if std::arch::is_x86_feature_detected!("avx") {
-                // SAFETY: the processor reports AVX.
+            if std::arch::is_x86_feature_detected!("avx")
+                && std::arch::is_x86_feature_detected!("ssse3")
+            {
+                // SAFETY: the processor reports AVX (and SSSE3).
                 found.push(("avx", |keys, inputs| unsafe {
                     sse2::keyed_hash_4_avx(keys, inputs)
                 }));

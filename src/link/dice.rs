@@ -16,20 +16,21 @@
 //! `unsafe` is the calls into those functions, each guarded by the feature
 //! check, and the unaligned 16-byte loads of the split kernel.
 //!
-//! With AVX (for its three-operand SSE forms) and POPCNT, the **split
-//! kernel** counts words 0..6 in SSE registers by the nibble-lookup popcount
-//! (Muła, Kurz & Lemire 2018, "Faster population counts using AVX2
+//! With AVX (for its three-operand SSE forms), SSSE3 and POPCNT, the
+//! **split kernel** counts words 0..6 in SSE registers by the nibble-lookup
+//! popcount (Muła, Kurz & Lemire 2018, "Faster population counts using AVX2
 //! instructions", here with 128-bit `pshufb`) and words 6..16 by scalar
 //! POPCNT, so the otherwise idle vector pipes take a third of the work off
 //! the integer pipes and load ports. On the AMD EPYC (Zen 1) this project
-//! runs on it compares about 15 % more pairs per second than POPCNT alone
-//! pair by pair (how the linkage calls [`dice`]) and as many one against many
-//! (`cargo bench --bench dice`, figures in BENCHMARKS.md §6): that loop is
-//! then bound by the number of instructions the core issues per cycle, and
-//! the conversion to a Dice value costs as much as the vector pipes saved.
-//! Six vector words was the best split in a stand-alone measurement (2, 4,
-//! 6, 8 tried). A pure AVX2 nibble-lookup kernel was slower (90 million/s
-//! against 120 million/s): Zen 1 splits 256-bit operations in two.
+//! runs on it compares 15–18 % more pairs per second than POPCNT alone pair
+//! by pair, which is how the linkage calls [`dice`] (`cargo bench --bench
+//! dice`, BENCHMARKS.md §6). One against many it was no faster, so
+//! [`dice_many`] keeps the POPCNT loop: that loop is bound by the number of
+//! instructions the core issues per cycle, and the conversion to a Dice
+//! value costs as much as the vector pipes save. Six vector words was the
+//! best split in a stand-alone measurement (2, 4, 6, 8 tried). A pure AVX2
+//! nibble-lookup kernel was slower (90 million/s against 120 million/s):
+//! Zen 1 splits 256-bit operations in two.
 
 use std::sync::OnceLock;
 
@@ -181,9 +182,7 @@ mod x86 {
         _mm_srli_epi16, _mm_unpackhi_epi64,
     };
 
-    use super::{
-        BloomEncoding, Kernels, WORDS, and_popcount_portable, dice_from_common, dice_many_portable,
-    };
+    use super::{BloomEncoding, Kernels, WORDS, and_popcount_portable, dice_many_portable};
 
     /// Words counted in SSE registers by the split kernel (three 128-bit
     /// chunks); the other ten go through POPCNT. Measured, see the module
@@ -196,10 +195,12 @@ mod x86 {
         many: dice_many_popcnt_checked,
     };
 
-    /// The split kernels; only for CPUs that report `avx` and `popcnt`.
+    /// The split kernel pair by pair; only for CPUs that report `avx`,
+    /// `ssse3` and `popcnt`. One against many keeps the POPCNT loop, which
+    /// is as fast there (see the module documentation).
     const SPLIT: Kernels = Kernels {
         pair: and_popcount_split_checked,
-        many: dice_many_split_checked,
+        many: dice_many_popcnt_checked,
     };
 
     /// Every feature-enabled kernel set this CPU can run, slowest first.
@@ -207,7 +208,11 @@ mod x86 {
         let mut found = Vec::new();
         if std::arch::is_x86_feature_detected!("popcnt") {
             found.push(("popcnt", POPCNT));
-            if std::arch::is_x86_feature_detected!("avx") {
+            // AVX implies SSSE3 on real processors, but a virtual machine
+            // could report one and mask the other.
+            if std::arch::is_x86_feature_detected!("avx")
+                && std::arch::is_x86_feature_detected!("ssse3")
+            {
                 found.push(("split", SPLIT));
             }
         }
@@ -232,22 +237,16 @@ mod x86 {
     }
 
     /// `|A ∩ B|` with words `0..VECTOR_WORDS` counted by nibble lookup in SSE
-    /// registers and the rest by POPCNT. `query` holds the first words of A
-    /// already loaded, so a one-against-many loop loads them once.
-    #[target_feature(enable = "avx,popcnt")]
-    #[inline]
-    fn and_popcount_split(
-        query: &[__m128i; VECTOR_WORDS / 2],
-        a: &[u64; WORDS],
-        b: &[u64; WORDS],
-    ) -> u32 {
+    /// registers and the rest by POPCNT.
+    #[target_feature(enable = "avx,ssse3,popcnt")]
+    fn and_popcount_split(a: &[u64; WORDS], b: &[u64; WORDS]) -> u32 {
         // Bits set in each 4-bit value 0..16.
         let nibble_ones = _mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
         let low_nibbles = _mm_set1_epi8(0x0f);
         // Per byte at most 8 bits per chunk, 24 in all: no byte overflows.
         let mut byte_sums = _mm_setzero_si128();
-        for (chunk, query_chunk) in query.iter().enumerate() {
-            let common = _mm_and_si128(*query_chunk, load_chunk(b, chunk));
+        for chunk in 0..VECTOR_WORDS / 2 {
+            let common = _mm_and_si128(load_chunk(a, chunk), load_chunk(b, chunk));
             let low = _mm_and_si128(common, low_nibbles);
             let high = _mm_and_si128(_mm_srli_epi16::<4>(common), low_nibbles);
             byte_sums = _mm_add_epi8(
@@ -281,30 +280,6 @@ mod x86 {
         unsafe { _mm_loadu_si128(pair.as_ptr().cast::<__m128i>()) }
     }
 
-    /// The first `VECTOR_WORDS` words of `words` in SSE registers.
-    #[target_feature(enable = "avx")]
-    #[inline]
-    fn load_query(words: &[u64; WORDS]) -> [__m128i; VECTOR_WORDS / 2] {
-        std::array::from_fn(|chunk| load_chunk(words, chunk))
-    }
-
-    /// The split kernel for a single pair.
-    #[target_feature(enable = "avx,popcnt")]
-    fn and_popcount_split_pair(a: &[u64; WORDS], b: &[u64; WORDS]) -> u32 {
-        and_popcount_split(&load_query(a), a, b)
-    }
-
-    /// One-against-many with the split kernel, the query's first words held
-    /// in registers for the whole loop.
-    #[target_feature(enable = "avx,popcnt")]
-    fn dice_many_split(query: &BloomEncoding, candidates: &[BloomEncoding], out: &mut [f32]) {
-        let query_chunks = load_query(&query.words);
-        for (slot, candidate) in out.iter_mut().zip(candidates) {
-            let common = and_popcount_split(&query_chunks, &query.words, &candidate.words);
-            *slot = dice_from_common(common, query.ones, candidate.ones);
-        }
-    }
-
     // Entry points stored in the dispatch table; `supported()` hands each out
     // only after the CPU reported the features its target function was
     // compiled for.
@@ -324,17 +299,8 @@ mod x86 {
     }
 
     fn and_popcount_split_checked(a: &[u64; WORDS], b: &[u64; WORDS]) -> u32 {
-        // SAFETY: handed out by `supported()` only when the CPU reports `avx` and `popcnt`.
-        unsafe { and_popcount_split_pair(a, b) }
-    }
-
-    fn dice_many_split_checked(
-        query: &BloomEncoding,
-        candidates: &[BloomEncoding],
-        out: &mut [f32],
-    ) {
-        // SAFETY: handed out by `supported()` only when the CPU reports `avx` and `popcnt`.
-        unsafe { dice_many_split(query, candidates, out) }
+        // SAFETY: handed out by `supported()` only when the CPU reports `avx`, `ssse3` and `popcnt`.
+        unsafe { and_popcount_split(a, b) }
     }
 }
 
@@ -388,6 +354,7 @@ mod tests {
             assert_eq!(*d, dice(&q, c));
         }
     }
+
     /// Every kernel this CPU runs (the portable one, and on x86-64 the
     /// POPCNT and split kernels) gives the same intersection counts and
     /// bit-identical Dice values as the portable loop, pair by pair and one
