@@ -396,20 +396,11 @@ impl PositionCache {
         match table {
             // An ASCII name's bigrams are its byte pairs: no character decoding.
             Some(table) if name.is_ascii() => {
-                let mut previous = b'_';
-                for byte in name.bytes().chain(std::iter::once(b'_')) {
-                    match (name_symbol(previous), name_symbol(byte)) {
-                        (Some(first), Some(second)) => {
-                            bloom.set_all(&table[first * NAME_SYMBOLS + second].0);
-                        }
-                        // Two ASCII bytes are valid UTF-8.
-                        _ => hash(
-                            bloom,
-                            std::str::from_utf8(&[previous, byte]).unwrap_or_default(),
-                        ),
-                    }
-                    previous = byte;
-                }
+                for_each_ascii_bigram(name, |pair, index| match index {
+                    Some(index) => bloom.set_all(&table[index].0),
+                    // Two ASCII bytes are valid UTF-8.
+                    None => hash(bloom, std::str::from_utf8(&pair).unwrap_or_default()),
+                });
             }
             _ => for_each_bigram(name, |gram| match (table, bigram_index(gram)) {
                 (Some(table), Some(index)) => bloom.set_all(&table[index].0),
@@ -422,18 +413,19 @@ impl PositionCache {
     /// `field`, under `salt`) into the cache, without waiting for them. The
     /// salted tables do not fit the L2 cache, so the first read of an entry
     /// usually misses; issued before the record's match tokens are hashed,
-    /// the loads overlap that work. A hint only: nothing is read or set, and
-    /// a table not built yet is left alone.
+    /// the loads overlap that work. A hint only: nothing is read or set; a
+    /// table not built yet, and names with other than ASCII letters (rare,
+    /// read through `for_each_bigram`), are left alone.
     fn prefetch_name(&self, field: usize, salt: Option<i32>, name: &str) {
         let Some(table) = table_slot(salt).and_then(|slot| self.names[field][slot].get()) else {
             return;
         };
-        let mut previous = b'_';
-        for byte in name.bytes().chain(std::iter::once(b'_')) {
-            if let (Some(first), Some(second)) = (name_symbol(previous), name_symbol(byte)) {
-                prefetch(&table[first * NAME_SYMBOLS + second]);
-            }
-            previous = byte;
+        if name.is_ascii() {
+            for_each_ascii_bigram(name, |_, index| {
+                if let Some(index) = index {
+                    prefetch(&table[index]);
+                }
+            });
         }
     }
 
@@ -443,10 +435,8 @@ impl PositionCache {
         let table = self.date.get_or_init(|| {
             let mut table = Box::new([const { Bloom([0; BLOOM_BYTES]) }; TABLE_YEARS + 12 + 31]);
             for (index, entry) in table.iter_mut().enumerate() {
-                let mut part = [0u8; 5];
-                let len = date_part_of_index(index, &mut part);
-                let part = std::str::from_utf8(&part[..len]).unwrap_or_default();
-                entry.set_all(&element_positions(key, DATE_K, b"", part));
+                let part = date_part_of_index(index);
+                entry.set_all(&element_positions(key, DATE_K, b"", part.text()));
             }
             table
         });
@@ -500,6 +490,22 @@ fn bigram_index(gram: &str) -> Option<usize> {
     }
 }
 
+/// Calls `f` with each bigram of an ASCII `name`, padded with `_` at both
+/// ends as [`for_each_bigram`] pads it (for ASCII text the bigrams are byte
+/// pairs, so no character decoding), and its name-table index when both
+/// bytes are name symbols.
+fn for_each_ascii_bigram(name: &str, mut f: impl FnMut([u8; 2], Option<usize>)) {
+    let mut previous = b'_';
+    for byte in name.bytes().chain(std::iter::once(b'_')) {
+        let index = match (name_symbol(previous), name_symbol(byte)) {
+            (Some(first), Some(second)) => Some(first * NAME_SYMBOLS + second),
+            _ => None,
+        };
+        f([previous, byte], index);
+        previous = byte;
+    }
+}
+
 /// The symbol of a name-table index (inverse of [`name_symbol`]).
 fn name_symbol_char(index: usize) -> u8 {
     if index == 0 {
@@ -524,22 +530,15 @@ fn date_part_index(part: &DatePart) -> Option<usize> {
     }
 }
 
-/// Writes the date part of table index `index` into `out`; returns its length.
-fn date_part_of_index(index: usize, out: &mut [u8; 5]) -> usize {
-    let (tag, number, width) = if index < TABLE_YEARS {
-        (b'y', FIRST_TABLE_YEAR as u32 + index as u32, 4)
+/// The date part of table index `index` (inverse of [`date_part_index`]).
+fn date_part_of_index(index: usize) -> DatePart {
+    if index < TABLE_YEARS {
+        DatePart::new(b'y', FIRST_TABLE_YEAR as u32 + index as u32, 4)
     } else if index < TABLE_YEARS + 12 {
-        (b'm', (index - TABLE_YEARS) as u32 + 1, 2)
+        DatePart::new(b'm', (index - TABLE_YEARS) as u32 + 1, 2)
     } else {
-        (b'd', (index - TABLE_YEARS - 12) as u32 + 1, 2)
-    };
-    out[0] = tag;
-    if width == 4 {
-        out[1..5].copy_from_slice(&digits::<4>(number));
-    } else {
-        out[1..3].copy_from_slice(&digits::<2>(number));
+        DatePart::new(b'd', (index - TABLE_YEARS - 12) as u32 + 1, 2)
     }
-    1 + width
 }
 
 /// The Bloom encoding of a person, or `None` when the given name, surname and
@@ -739,11 +738,9 @@ mod tests {
             );
         }
         for index in 0..TABLE_YEARS + 12 + 31 {
-            let mut part = [0u8; 5];
-            let len = date_part_of_index(index, &mut part);
-            let text = std::str::from_utf8(&part[..len]).unwrap();
+            let text = date_part_of_index(index).text().to_string();
             let number: u32 = text[1..].parse().unwrap();
-            let parsed = DatePart::new(part[0], number, len - 1);
+            let parsed = DatePart::new(text.as_bytes()[0], number, text.len() - 1);
             assert_eq!(parsed.text(), text);
             assert_eq!(date_part_index(&parsed), Some(index), "{text}");
         }
