@@ -36,7 +36,13 @@ impl TestLog {
     }
 
     fn open_in(dir: tempfile::TempDir) -> TestLog {
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        // No background flusher (every append flushes): its thread can keep
+        // the directory locked for a moment after the drop in `reopen`.
+        let db = sled::Config::new()
+            .path(dir.path())
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
         let trees = LogTrees::open(&db).unwrap();
         let records = db.open_tree("records").unwrap();
         let state = LogState::open(&trees).unwrap();

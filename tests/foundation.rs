@@ -301,6 +301,41 @@ async fn restart_keeps_key_material() {
     assert_eq!(again.store().server_secret().unwrap(), secret);
 }
 
+/// A second `veilink serve` on a data directory that a running server holds
+/// exits with a failure status and an error naming the directory, and the
+/// running server goes on serving.
+#[test]
+fn a_second_server_on_the_same_data_is_refused() {
+    let pki = TestPki::new();
+    let first = common::ServeProcess::start(&pki.data(), &pki.pki(), "127.0.0.1:0");
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_veilink"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--data")
+        .arg(pki.data())
+        .arg("--pki")
+        .arg(pki.pki())
+        .output()
+        .expect("run a second serve");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    assert!(
+        stderr.contains(&pki.data().display().to_string()),
+        "{stderr}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let still_serving = rt.block_on(async {
+        let channel = veilink::client::connect(&first.url(), &pki.pki(), "operator")
+            .await
+            .expect("connect");
+        pb::admin_client::AdminClient::new(channel)
+            .status(pb::StatusRequest {})
+            .await
+    });
+    assert!(still_serving.is_ok(), "{still_serving:?}");
+    first.stop();
+}
+
 /// `pki init` refuses to overwrite an existing PKI without --force, and its
 /// private keys are mode 0600.
 #[test]

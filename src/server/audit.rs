@@ -94,9 +94,11 @@ impl pb::audit_server::Audit for AuditService {
         // sees how far the log goes (an auditor names the first missing index).
         let end = end.min(size);
         let (tx, rx) = mpsc::channel(256);
-        let log = self.state.store.log().clone();
+        // The task holds the state (not a clone of the log's trees), so that
+        // shutting down waits for it before the store is closed.
+        let state = self.state.clone();
         tokio::task::spawn_blocking(move || {
-            for item in log.entries(start..end) {
+            for item in state.store.log().entries(start..end) {
                 let message = item
                     .map(|(index, entry)| pb::LogEntry { index, entry })
                     .map_err(|e| Status::from(ServiceError::from(e)));

@@ -16,6 +16,7 @@
 pub mod codec;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use ring::rand::SecureRandom;
 use sled::Transactional;
@@ -60,7 +61,25 @@ pub enum StoreError {
         /// [`LAYOUT_VERSION`].
         expected: u64,
     },
+    /// The data directory stayed locked by another open store (another
+    /// `veilink serve` on the same `--data`) for all of [`LOCK_WAIT`].
+    #[error(
+        "store: the data directory {path} is in use by another process (its lock was \
+         held for {waited_ms} ms); stop that process or choose another --data"
+    )]
+    Locked {
+        /// The data directory.
+        path: String,
+        /// How long the open waited for the lock, in milliseconds.
+        waited_ms: u128,
+    },
 }
+
+/// How long [`Store::open`] waits for the data directory's lock. sled 0.34
+/// releases its file lock from a background thread shortly after the last
+/// handle is dropped (sled issues #1234 and #1289), so an open right after a
+/// close in the same process can find it still held for a moment.
+pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 /// Meta key of the server's own secret (32 bytes) used to re-key tokens at rest.
 const META_SERVER_SECRET: &[u8] = b"server_secret";
@@ -157,6 +176,36 @@ impl WriteSet {
     }
 }
 
+/// Opens sled with `config`, retrying every 20 ms for up to `wait` while
+/// sled reports the directory's lock as held (its error text is the only
+/// sign of that; sled is pinned at 0.34.7, whose `Config::try_lock` writes
+/// "could not acquire lock on").
+///
+/// # Errors
+/// [`StoreError::Locked`] when the lock stays held for `wait`;
+/// [`StoreError::Sled`] for any other failure, at once.
+fn open_waiting_for_lock(
+    config: &sled::Config,
+    dir: &Path,
+    wait: Duration,
+) -> Result<sled::Db, StoreError> {
+    let started = Instant::now();
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if e.to_string().starts_with("could not acquire lock on") => {
+                if started.elapsed() >= wait {
+                    return Err(StoreError::Locked {
+                        path: dir.display().to_string(),
+                        waited_ms: started.elapsed().as_millis(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
 /// The opened store.
 #[derive(Clone)]
 pub struct Store {
@@ -185,14 +234,13 @@ impl Store {
     /// version on first use.
     ///
     /// # Errors
-    /// [`StoreError::Sled`] when the directory cannot be opened (also when
-    /// another process holds it), [`StoreError::Random`],
+    /// [`StoreError::Locked`] when another open store holds the directory for
+    /// longer than [`LOCK_WAIT`], [`StoreError::Sled`] when the directory
+    /// cannot be opened, [`StoreError::Random`],
     /// [`StoreError::Layout`] for a store of another layout version.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()?;
+        let config = sled::Config::new().path(dir).cache_capacity(cache_bytes);
+        let db = open_waiting_for_lock(&config, dir, LOCK_WAIT)?;
         let trees = TreeName::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
@@ -357,6 +405,35 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory that an open store holds is refused once the wait is
+    /// over, naming the directory; an open that starts while the holder is
+    /// still open succeeds when the holder closes within the wait.
+    #[test]
+    fn a_held_directory_is_waited_for_then_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("held");
+        let held = Store::open(&path).unwrap();
+        let config = sled::Config::new().path(&path);
+        let err = open_waiting_for_lock(&config, &path, Duration::from_millis(100))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, StoreError::Locked { waited_ms, .. } if waited_ms >= 100),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let reopened = open_waiting_for_lock(&config, &path, Duration::from_secs(20));
+        closer.join().unwrap();
+        assert!(reopened.is_ok(), "{:?}", reopened.err());
+    }
 
     /// A new store records the current layout and opens again; a store of
     /// layout 1 (records but no `layout` key) or of an unknown layout is
