@@ -11,6 +11,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use veilink::audit::entry::{BatchReceipt, Retention, Withdrawal};
 use veilink::audit::hash::{Hash, leaf_hash};
+use veilink::audit::log::{LEAF_BLOCK, LOWEST_STORED_LEVEL, leaf_block_key};
 use veilink::audit::proof::{self, NodeReader, verify_consistency, verify_inclusion};
 use veilink::audit::tree::{Frontier, MemoryTree, NodeId};
 use veilink::audit::{
@@ -211,6 +212,97 @@ fn append_reopen_and_prove() {
         verify_consistency(size, 40, &root, &memory.root(), &proof).unwrap();
     }
     assert!(log.trees.inclusion_proof(3, 41).is_err());
+}
+
+/// Leaf hashes are stored in blocks of 16 and nodes only from level 4 up:
+/// over appends of uneven sizes that start and end inside blocks, with a
+/// reopen between them, each block holds exactly its entries' leaf hashes,
+/// no node below level 4 is stored, every inclusion proof and every root
+/// equals the in-memory tree's, and a damaged block is reported naming the
+/// block or the entry whose hash is missing.
+#[test]
+fn leaf_blocks_and_upper_nodes_give_every_proof() {
+    let mut log = TestLog::new();
+    let mut next = 0;
+    for (i, group) in [1u64, 3, 12, 16, 1, 30, 17, 2, 15].into_iter().enumerate() {
+        assert_eq!(log.append(&entries(next..next + group)), next..next + group);
+        next += group;
+        if i % 3 == 2 {
+            let before = log.state.clone();
+            log = log.reopen();
+            assert_eq!(log.state, before, "reopened after {next} entries");
+        }
+    }
+    let size = next; // 97: six full blocks and one of one entry
+    let mut memory = MemoryTree::new();
+    for i in 0..size {
+        memory.push_entry(&log.trees.entry(i).unwrap().unwrap());
+    }
+    for item in log.trees.nodes.iter() {
+        let (key, value) = item.unwrap();
+        let index = u64::from_be_bytes(key[1..].try_into().unwrap());
+        if key[..] == leaf_block_key(index)[..] {
+            let want: Vec<u8> = (index * LEAF_BLOCK..size.min((index + 1) * LEAF_BLOCK))
+                .flat_map(|i| leaf_hash(&log.trees.entry(i).unwrap().unwrap()))
+                .collect();
+            assert_eq!(value.to_vec(), want, "leaf block {index}");
+        } else {
+            assert!(key[0] >= LOWEST_STORED_LEVEL, "node {key:?} below level 4");
+        }
+    }
+    for tree_size in 1..=size {
+        assert_eq!(log.trees.root_at(tree_size).unwrap(), {
+            let mut prefix = MemoryTree::new();
+            for i in 0..tree_size {
+                prefix.push_entry(&log.trees.entry(i).unwrap().unwrap());
+            }
+            prefix.root()
+        });
+    }
+    for index in 0..size {
+        for tree_size in [index + 1, (index + 9).min(size), size] {
+            assert_eq!(
+                log.trees.inclusion_proof(index, tree_size).unwrap(),
+                proof::inclusion_proof(&memory, index, tree_size).unwrap(),
+                "entry {index} in a tree of {tree_size}"
+            );
+        }
+    }
+
+    // The open block (entry 96) with a hash too many, or none: the state
+    // cannot be rebuilt.
+    let open = leaf_block_key(size / LEAF_BLOCK);
+    let hashes = log.trees.nodes.get(open).unwrap().unwrap();
+    log.trees
+        .nodes
+        .insert(open, [&hashes[..], &hashes[..]].concat())
+        .unwrap();
+    let err = LogState::open(&log.trees).unwrap_err().to_string();
+    assert!(err.contains("leaf block 6 holds 2 hashes"), "{err}");
+    log.trees.nodes.remove(open).unwrap();
+    let err = LogState::open(&log.trees).unwrap_err().to_string();
+    assert!(
+        err.contains("the leaf hash of entry 96 is not stored"),
+        "{err}"
+    );
+    // A full block missing its last hashes: a proof that needs them names
+    // the first entry whose hash is gone.
+    let block = log.trees.nodes.get(leaf_block_key(2)).unwrap().unwrap();
+    log.trees
+        .nodes
+        .insert(leaf_block_key(2), &block[..32 * 5])
+        .unwrap();
+    let err = log.trees.inclusion_proof(38, 40).unwrap_err().to_string();
+    assert!(
+        err.contains("the leaf hash of entry 37 is not stored"),
+        "{err}"
+    );
+    log.trees
+        .nodes
+        .insert(leaf_block_key(2), &block[..31])
+        .unwrap();
+    let err = log.trees.inclusion_proof(33, 64).unwrap_err().to_string();
+    assert!(err.contains("leaf block 2 holds 31 bytes"), "{err}");
 }
 
 /// When the caller's transaction aborts after the staged writes, neither
@@ -512,14 +604,26 @@ fn truncated_tail_is_named() {
 fn rebuild_tree(log: &TestLog, key: &LogKey) {
     log.trees.nodes.clear().unwrap();
     let mut frontier = Frontier::new();
+    let mut block = Vec::new();
     for item in log.trees.entries(0..u64::MAX) {
-        let (_, bytes) = item.unwrap();
-        frontier.push(leaf_hash(&bytes), |id, hash| {
-            log.trees
-                .nodes
-                .insert(id.to_key(), hash.as_slice())
-                .unwrap();
+        let (index, bytes) = item.unwrap();
+        let leaf = leaf_hash(&bytes);
+        frontier.push(leaf, |id, hash| {
+            if id.level >= LOWEST_STORED_LEVEL {
+                log.trees
+                    .nodes
+                    .insert(id.to_key(), hash.as_slice())
+                    .unwrap();
+            }
         });
+        block.extend_from_slice(&leaf);
+        log.trees
+            .nodes
+            .insert(leaf_block_key(index / LEAF_BLOCK), block.as_slice())
+            .unwrap();
+        if (index + 1) % LEAF_BLOCK == 0 {
+            block.clear();
+        }
     }
     let mut head = frontier.size().to_be_bytes().to_vec();
     head.extend_from_slice(&frontier.root());

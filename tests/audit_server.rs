@@ -26,6 +26,7 @@ use tokio::runtime::Runtime;
 use veilink::audit::LogTrees;
 use veilink::audit::checkpoint::{Checkpoint, DEFAULT_ORIGIN, LogKey};
 use veilink::audit::entry::{BatchReceipt, LogEntry, ReportQuery};
+use veilink::audit::log::{LEAF_BLOCK, leaf_block_key};
 use veilink::client::audit::GrpcLogSource;
 use veilink::client::submit::{SubmitOptions, submit_file};
 use veilink::encode::dates::BirthDate;
@@ -489,16 +490,27 @@ fn roll_back(trees: &LogTrees, size: u64, total: u64) {
         trees.entries.remove(entry_key(index)).unwrap();
     }
     let mut stale = Vec::new();
+    let mut cut_block = None;
     for item in trees.nodes.iter() {
-        let (key, _) = item.unwrap();
-        let level = u32::from(key[0]);
+        let (key, value) = item.unwrap();
         let index = u64::from_be_bytes(key[1..9].try_into().unwrap());
-        if (index + 1) << level > size {
+        if key[..] == leaf_block_key(index)[..] {
+            // A block of leaf hashes: keep those of the entries below `size`.
+            let first = index * LEAF_BLOCK;
+            if first >= size {
+                stale.push(key);
+            } else if first + LEAF_BLOCK > size {
+                cut_block = Some((key, value[..32 * (size - first) as usize].to_vec()));
+            }
+        } else if (index + 1) << u32::from(key[0]) > size {
             stale.push(key);
         }
     }
     for key in stale {
         trees.nodes.remove(key).unwrap();
+    }
+    if let Some((key, hashes)) = cut_block {
+        trees.nodes.insert(key, hashes).unwrap();
     }
     let mut head = size.to_be_bytes().to_vec();
     head.extend_from_slice(&root);

@@ -4,8 +4,11 @@
 //! Three trees (layout in `docs/AUDIT.md`):
 //! - `audit_entries`: leaf index (`u64` big-endian) → canonical entry bytes;
 //! - `audit_nodes`: [`NodeId::to_key`] → 32-byte hash of that perfect
-//!   subtree (leaf hashes at level 0), written once when the subtree
-//!   completes, never changed;
+//!   subtree, for levels from [`LOWEST_STORED_LEVEL`] up, written once when
+//!   the subtree completes, never changed; and [`leaf_block_key`] → the
+//!   leaf hashes of a block of [`LEAF_BLOCK`] entries, 32 bytes each,
+//!   rewritten while the block fills. Nodes of levels 0 to 3 are read or
+//!   folded from a leaf block;
 //! - `audit_meta`: `head` (size `u64` BE ‖ root), `checkpoint` (the latest
 //!   signed note), `log_key` (PKCS#8), `origin`.
 //!
@@ -18,7 +21,8 @@
 //! stage aborts rather than overwrite entries.
 //!
 //! Reads ([`LogTrees::entries`], proofs, past roots) use only committed
-//! nodes, which never change, so they need no lock.
+//! nodes and leaf hashes of committed entries, which never change, so they
+//! need no lock.
 
 use std::ops::Range;
 
@@ -28,10 +32,35 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use super::AuditError;
 use super::checkpoint::{Checkpoint, LogKey};
 use super::entry::LogEntry;
-use super::hash::{Hash, empty_root, leaf_hash};
+use super::hash::{Hash, empty_root, leaf_hash, node_hash};
 use super::proof::{self, NodeReader};
 use super::tree::{Frontier, NodeId};
 use super::verify::LogSource;
+
+/// Entries per leaf block: the leaf hashes of entries `16·b .. 16·b + 16`
+/// are stored together under [`leaf_block_key`]`(b)`, one write per block
+/// (and one rewrite per append that adds to an unfinished block) instead of
+/// one per entry.
+pub const LEAF_BLOCK: u64 = 16;
+/// The lowest level of Merkle node stored under its own key: a node of
+/// level 4 covers one leaf block. Nodes of levels 0 to 3 lie inside one
+/// block and are read or folded from its leaf hashes when a proof or the
+/// frontier needs them. Storing per-entry hashes at all (rather than
+/// recomputing them from the entries) is what lets the auditor name the
+/// exact entry that was edited (`docs/AUDIT.md`, "Storage in sled").
+pub const LOWEST_STORED_LEVEL: u8 = 4;
+/// First byte of a leaf-block key in `audit_nodes`; node keys start with
+/// their level (0 to 63), so the two never collide.
+const LEAF_BLOCK_TAG: u8 = 0xFF;
+
+/// The `audit_nodes` key of leaf block `block`: `0xFF ‖ block u64 BE`
+/// (9 bytes, the length of a node key).
+pub fn leaf_block_key(block: u64) -> [u8; NodeId::KEY_LEN] {
+    let mut key = [0u8; NodeId::KEY_LEN];
+    key[0] = LEAF_BLOCK_TAG;
+    key[1..].copy_from_slice(&block.to_be_bytes());
+    key
+}
 
 /// Meta key of the tree head: size (`u64` BE) ‖ root (32 bytes).
 const META_HEAD: &[u8] = b"head";
@@ -319,10 +348,76 @@ fn encode_head(size: u64, root: &Hash) -> [u8; 40] {
     out
 }
 
-impl NodeReader for LogTrees {
+impl LogTrees {
+    /// The stored leaf hashes of leaf block `block` (0 to 16 of them).
+    ///
     /// # Errors
-    /// [`AuditError::Corrupt`] when the node is missing or not 32 bytes.
+    /// [`AuditError::Corrupt`] when the value is not a whole number of
+    /// hashes or holds more than [`LEAF_BLOCK`]; [`AuditError::Storage`].
+    pub fn leaf_block(&self, block: u64) -> Result<Vec<Hash>, AuditError> {
+        let value = self.nodes.get(leaf_block_key(block))?.unwrap_or_default();
+        if value.len() % 32 != 0 || value.len() as u64 > 32 * LEAF_BLOCK {
+            return Err(AuditError::Corrupt(format!(
+                "leaf block {block} holds {} bytes",
+                value.len()
+            )));
+        }
+        Ok(value
+            .chunks_exact(32)
+            .map(|c| {
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(c);
+                hash
+            })
+            .collect())
+    }
+
+    /// The hash of a node below [`LOWEST_STORED_LEVEL`]: its `2^level` leaf
+    /// hashes from their block, folded pairwise (RFC 9162 §2.1.1).
+    ///
+    /// # Errors
+    /// [`AuditError::Corrupt`] naming the node and the first entry whose
+    /// leaf hash is not stored; errors of [`LogTrees::leaf_block`].
+    fn node_in_block(&self, id: NodeId) -> Result<Hash, AuditError> {
+        let width = 1usize << id.level;
+        let first = id.index.checked_mul(width as u64).ok_or_else(|| {
+            AuditError::OutOfRange(format!(
+                "node (level {}, index {}) lies past any log",
+                id.level, id.index
+            ))
+        })?;
+        let block = self.leaf_block(first / LEAF_BLOCK)?;
+        let offset = (first % LEAF_BLOCK) as usize;
+        let Some(leaves) = block.get(offset..offset + width) else {
+            return Err(AuditError::Corrupt(format!(
+                "node (level {}, index {}) is missing: the leaf hash of entry {} is not stored",
+                id.level,
+                id.index,
+                first + block.len().saturating_sub(offset) as u64
+            )));
+        };
+        let mut level: Vec<Hash> = leaves.to_vec();
+        while level.len() > 1 {
+            level = level
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+        }
+        Ok(level[0])
+    }
+}
+
+impl NodeReader for LogTrees {
+    /// Nodes from [`LOWEST_STORED_LEVEL`] up are read from their own key;
+    /// lower ones from their leaf block.
+    ///
+    /// # Errors
+    /// [`AuditError::Corrupt`] when the node (or a leaf hash under it) is
+    /// missing or a stored node is not 32 bytes.
     fn node(&self, id: NodeId) -> Result<Hash, AuditError> {
+        if id.level < LOWEST_STORED_LEVEL {
+            return self.node_in_block(id);
+        }
         let value = self.nodes.get(id.to_key())?.ok_or_else(|| {
             AuditError::Corrupt(format!(
                 "node (level {}, index {}) is missing",
@@ -340,21 +435,27 @@ impl NodeReader for LogTrees {
     }
 }
 
-/// The log's in-memory tree head: size and frontier. Owned by whoever
-/// serialises appends (one per open store).
+/// The log's in-memory tree head: size, frontier and the leaf hashes of the
+/// unfinished leaf block. Owned by whoever serialises appends (one per open
+/// store).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogState {
     /// The right edge of the committed tree.
     frontier: Frontier,
+    /// Leaf hashes of entries `size - size % 16 .. size`: the unfinished
+    /// leaf block, which the next append rewrites with its own hashes added.
+    open_block: Vec<Hash>,
 }
 
 impl LogState {
-    /// Rebuilds the state from sled: the head, then one stored node per set
-    /// bit of the size (O(log n) reads), checked against the head's root.
+    /// Rebuilds the state from sled: the head, one node per set bit of the
+    /// size (O(log n) reads) checked against the head's root, and the
+    /// unfinished leaf block.
     ///
     /// # Errors
-    /// [`AuditError::Corrupt`] when a frontier node is missing or the nodes
-    /// do not give the stored root; [`AuditError::Storage`].
+    /// [`AuditError::Corrupt`] when a frontier node is missing, the nodes do
+    /// not give the stored root, or the unfinished leaf block does not hold
+    /// exactly the leaves since the last full block; [`AuditError::Storage`].
     pub fn open(trees: &LogTrees) -> Result<LogState, AuditError> {
         let (size, root) = trees.head()?;
         let subtrees = NodeId::frontier_of(size)
@@ -366,7 +467,23 @@ impl LogState {
                 "the stored nodes do not give the stored root of the {size}-entry tree"
             )));
         }
-        Ok(LogState { frontier })
+        let open_block = if size % LEAF_BLOCK == 0 {
+            Vec::new()
+        } else {
+            trees.leaf_block(size / LEAF_BLOCK)?
+        };
+        if open_block.len() as u64 != size % LEAF_BLOCK {
+            return Err(AuditError::Corrupt(format!(
+                "leaf block {} holds {} hashes; a tree of {size} entries needs {}",
+                size / LEAF_BLOCK,
+                open_block.len(),
+                size % LEAF_BLOCK
+            )));
+        }
+        Ok(LogState {
+            frontier,
+            open_block,
+        })
     }
 
     /// Number of entries committed.
@@ -403,15 +520,19 @@ pub struct StagedAppend {
     first: u64,
     /// The encoded entries, in order.
     entries: Vec<Vec<u8>>,
-    /// Perfect subtrees the entries complete (about two per entry).
+    /// Perfect subtrees the entries complete from [`LOWEST_STORED_LEVEL`]
+    /// up (about one per 8 entries).
     nodes: Vec<(NodeId, Hash)>,
+    /// Leaf blocks the entries fill or add to: (block, leaf hashes), whole
+    /// values (an unfinished block's earlier hashes included).
+    leaf_blocks: Vec<(u64, Vec<u8>)>,
     /// The state once committed.
     state: LogState,
 }
 
 /// Stages the append of `entries` to the log in `state`: encodes them and
 /// computes their leaf and node hashes and the new head. Pure; amortised
-/// O(1) hashing and two node writes per entry.
+/// O(1) hashing; per 16 entries about one leaf-block and two node writes.
 ///
 /// # Errors
 /// [`AuditError::EntryEncoding`] when an entry cannot be encoded (see
@@ -422,15 +543,36 @@ pub fn stage_append(state: &LogState, entries: &[LogEntry]) -> Result<StagedAppe
         .map(LogEntry::encode)
         .collect::<Result<Vec<_>, _>>()?;
     let mut frontier = state.frontier.clone();
-    let mut nodes = Vec::with_capacity(encoded.len() * 2 + 1);
+    let mut open_block = state.open_block.clone();
+    let mut nodes = Vec::with_capacity(encoded.len() / 8 + 64);
+    let mut leaf_blocks = Vec::with_capacity(encoded.len() / 16 + 1);
+    let block_value = |hashes: &[Hash]| hashes.concat();
     for bytes in &encoded {
-        frontier.push(leaf_hash(bytes), |id, hash| nodes.push((id, *hash)));
+        let leaf = leaf_hash(bytes);
+        let index = frontier.size();
+        frontier.push(leaf, |id, hash| {
+            if id.level >= LOWEST_STORED_LEVEL {
+                nodes.push((id, *hash));
+            }
+        });
+        open_block.push(leaf);
+        if open_block.len() as u64 == LEAF_BLOCK {
+            leaf_blocks.push((index / LEAF_BLOCK, block_value(&open_block)));
+            open_block.clear();
+        }
+    }
+    if !encoded.is_empty() && !open_block.is_empty() {
+        leaf_blocks.push((frontier.size() / LEAF_BLOCK, block_value(&open_block)));
     }
     Ok(StagedAppend {
         first: state.size(),
         entries: encoded,
         nodes,
-        state: LogState { frontier },
+        leaf_blocks,
+        state: LogState {
+            frontier,
+            open_block,
+        },
     })
 }
 
@@ -482,7 +624,7 @@ impl StagedAppend {
     }
 
     /// Every staged write as `(tree, key, value)`: the entries, the completed
-    /// nodes, then the new head. [`StagedAppend::write_into`] performs them
+    /// nodes, the leaf blocks, then the new head. [`StagedAppend::write_into`] performs them
     /// in a transaction; bulk loading where atomicity with an action does not
     /// matter (benchmark fixtures, migrations) may apply them as one
     /// `sled::Batch` per tree instead.
@@ -498,9 +640,17 @@ impl StagedAppend {
             .nodes
             .iter()
             .map(|(id, hash)| (LogTree::Nodes, id.to_key().to_vec(), hash.to_vec()));
+        let leaf_blocks = self.leaf_blocks.iter().map(|(block, hashes)| {
+            (
+                LogTree::Nodes,
+                leaf_block_key(*block).to_vec(),
+                hashes.clone(),
+            )
+        });
         let head = encode_head(self.state.size(), &self.state.root()).to_vec();
         entries
             .chain(nodes)
+            .chain(leaf_blocks)
             .chain(std::iter::once((LogTree::Meta, META_HEAD.to_vec(), head)))
     }
 

@@ -6,9 +6,10 @@
 //! 2). Keeping only those `popcount(size)` hashes is enough to append a leaf
 //! in amortised O(1) hashing and to compute the root in O(log n), without
 //! ever recomputing the tree. Appending reports every perfect subtree it
-//! completes (the leaf itself, then each parent it closes), so the log can
-//! store each node exactly once (on average two nodes per leaf) and later
-//! build any proof from stored nodes.
+//! completes (the leaf itself, then each parent it closes), so a log can
+//! store each node it keeps exactly once and later build any proof from
+//! them (`audit::log` keeps the leaf hashes in blocks of 16 and the nodes
+//! of level 4 and up).
 //!
 //! Nodes are named by [`NodeId`] `(level, index)`: the perfect subtree of
 //! `2^level` leaves starting at leaf `index * 2^level` (the numbering of

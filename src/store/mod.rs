@@ -93,8 +93,10 @@ pub const META_LINK_MODEL: &[u8] = b"link_model";
 const META_LAYOUT: &[u8] = b"layout";
 /// The store layout this code reads and writes (`docs/STORAGE.md`). Layout 1
 /// (before 2026-11-30) kept whole records under their ref; layout 2 keeps
-/// them in sequence order with a ref → seq index.
-pub const LAYOUT_VERSION: u64 = 2;
+/// them in sequence order with a ref → seq index; layout 3 (from 2026-11-30)
+/// stores the audit log's leaf hashes in blocks of 16 and no Merkle nodes
+/// below level 4 (`docs/AUDIT.md`).
+pub const LAYOUT_VERSION: u64 = 3;
 /// Default size of sled's page cache in bytes (1 GiB, sled's own default).
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
