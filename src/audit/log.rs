@@ -546,7 +546,6 @@ pub fn stage_append(state: &LogState, entries: &[LogEntry]) -> Result<StagedAppe
     let mut open_block = state.open_block.clone();
     let mut nodes = Vec::with_capacity(encoded.len() / 8 + 64);
     let mut leaf_blocks = Vec::with_capacity(encoded.len() / 16 + 1);
-    let block_value = |hashes: &[Hash]| hashes.concat();
     for bytes in &encoded {
         let leaf = leaf_hash(bytes);
         let index = frontier.size();
@@ -557,12 +556,12 @@ pub fn stage_append(state: &LogState, entries: &[LogEntry]) -> Result<StagedAppe
         });
         open_block.push(leaf);
         if open_block.len() as u64 == LEAF_BLOCK {
-            leaf_blocks.push((index / LEAF_BLOCK, block_value(&open_block)));
+            leaf_blocks.push((index / LEAF_BLOCK, open_block.concat()));
             open_block.clear();
         }
     }
     if !encoded.is_empty() && !open_block.is_empty() {
-        leaf_blocks.push((frontier.size() / LEAF_BLOCK, block_value(&open_block)));
+        leaf_blocks.push((frontier.size() / LEAF_BLOCK, open_block.concat()));
     }
     Ok(StagedAppend {
         first: state.size(),
@@ -624,10 +623,11 @@ impl StagedAppend {
     }
 
     /// Every staged write as `(tree, key, value)`: the entries, the completed
-    /// nodes, the leaf blocks, then the new head. [`StagedAppend::write_into`] performs them
-    /// in a transaction; bulk loading where atomicity with an action does not
-    /// matter (benchmark fixtures, migrations) may apply them as one
-    /// `sled::Batch` per tree instead.
+    /// nodes, the leaf blocks, then the new head.
+    /// [`StagedAppend::write_into`] performs them in a transaction; bulk
+    /// loading where atomicity with an action does not matter (benchmark
+    /// fixtures, migrations) may apply them as one `sled::Batch` per tree
+    /// instead.
     pub fn writes(&self) -> impl Iterator<Item = (LogTree, Vec<u8>, Vec<u8>)> + '_ {
         let entries = (self.first..).zip(&self.entries).map(|(index, bytes)| {
             (

@@ -101,8 +101,14 @@ pub(super) async fn status(
         reply.linkage_lag_records.to_string(),
     );
     for key in &reply.quarantined {
+        // Rule id 0 is a Bloom LSH band key (docs/LINKAGE.md, "Clustering and
+        // guards").
+        let what = match key.rule {
+            0 => "Bloom LSH band".to_string(),
+            rule => format!("rule {rule}"),
+        };
         put(
-            &format!("quarantined key (rule {})", key.rule),
+            &format!("quarantined key ({what})"),
             format!("{} records", key.records),
         );
     }
