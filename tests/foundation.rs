@@ -316,24 +316,26 @@ fn a_second_server_on_the_same_data_is_refused() {
         .arg(pki.pki())
         .output()
         .expect("run a second serve");
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success(), "{stderr}");
-    assert!(stderr.contains("in use by another process"), "{stderr}");
-    assert!(
-        stderr.contains(&pki.data().display().to_string()),
-        "{stderr}"
-    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let still_serving = rt.block_on(async {
         let channel = veilink::client::connect(&first.url(), &pki.pki(), "operator")
             .await
-            .expect("connect");
+            .map_err(|e| e.to_string())?;
         pb::admin_client::AdminClient::new(channel)
             .status(pb::StatusRequest {})
             .await
+            .map_err(|e| e.to_string())
     });
-    assert!(still_serving.is_ok(), "{still_serving:?}");
+    // Stopped before any assertion, so that a failure leaves no server behind.
     first.stop();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(stderr.contains("in use by another open store"), "{stderr}");
+    assert!(
+        stderr.contains(&pki.data().display().to_string()),
+        "{stderr}"
+    );
+    assert!(still_serving.is_ok(), "{still_serving:?}");
 }
 
 /// `pki init` refuses to overwrite an existing PKI without --force, and its

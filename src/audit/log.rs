@@ -76,7 +76,8 @@ const META_ORIGIN: &[u8] = b"origin";
 pub struct LogTrees {
     /// Leaf index (`u64` BE) → entry bytes.
     pub entries: sled::Tree,
-    /// Node key (level ‖ index BE) → subtree hash.
+    /// Node key (level ‖ index BE, levels from [`LOWEST_STORED_LEVEL`] up)
+    /// → subtree hash; and [`leaf_block_key`] → the leaf hashes of a block.
     pub nodes: sled::Tree,
     /// Tree head, latest checkpoint, log key, origin.
     pub meta: sled::Tree,
@@ -577,8 +578,8 @@ pub fn stage_append(state: &LogState, entries: &[LogEntry]) -> Result<StagedAppe
 
 impl StagedAppend {
     /// Performs the staged writes inside the caller's sled transaction:
-    /// entries, nodes and the new head. Safe to run again when sled retries
-    /// the transaction.
+    /// entries, nodes, leaf blocks and the new head. Safe to run again when
+    /// sled retries the transaction.
     ///
     /// Use it in a transaction over the caller's trees and these three, e.g.
     /// `(&records, &trees.entries, &trees.nodes, &trees.meta).transaction(

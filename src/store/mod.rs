@@ -61,11 +61,13 @@ pub enum StoreError {
         /// [`LAYOUT_VERSION`].
         expected: u64,
     },
-    /// The data directory stayed locked by another open store (another
-    /// `veilink serve` on the same `--data`) for all of [`LOCK_WAIT`].
+    /// The data directory stayed locked by another open store (usually
+    /// another `veilink serve` on the same `--data`) for all of
+    /// [`LOCK_WAIT`].
     #[error(
-        "store: the data directory {path} is in use by another process (its lock was \
-         held for {waited_ms} ms); stop that process or choose another --data"
+        "store: the data directory {path} is in use by another open store, usually another \
+         process (its lock was held for {waited_ms} ms); stop that process or choose another \
+         --data"
     )]
     Locked {
         /// The data directory.
@@ -178,10 +180,18 @@ impl WriteSet {
     }
 }
 
+/// Whether sled's open failed because the directory's lock is held. Its
+/// error text is the only sign of that: sled is pinned at 0.34.7, whose
+/// `Config::try_lock` writes "could not acquire lock on PATH: ERROR" with
+/// the `Debug` form of the OS error (`kind: WouldBlock` for a held lock).
+/// Other lock failures (no locks on the file system) are not retried.
+fn is_lock_held(e: &std::io::Error) -> bool {
+    let text = e.to_string();
+    text.starts_with("could not acquire lock on") && text.contains("WouldBlock")
+}
+
 /// Opens sled with `config`, retrying every 20 ms for up to `wait` while
-/// sled reports the directory's lock as held (its error text is the only
-/// sign of that; sled is pinned at 0.34.7, whose `Config::try_lock` writes
-/// "could not acquire lock on").
+/// sled reports the directory's lock as held ([`is_lock_held`]).
 ///
 /// # Errors
 /// [`StoreError::Locked`] when the lock stays held for `wait`;
@@ -194,7 +204,7 @@ fn open_waiting_for_lock(
     let started = Instant::now();
     loop {
         match config.open() {
-            Err(sled::Error::Io(e)) if e.to_string().starts_with("could not acquire lock on") => {
+            Err(sled::Error::Io(e)) if is_lock_held(&e) => {
                 if started.elapsed() >= wait {
                     return Err(StoreError::Locked {
                         path: dir.display().to_string(),
@@ -435,6 +445,22 @@ mod tests {
         let reopened = open_waiting_for_lock(&config, &path, Duration::from_secs(20));
         closer.join().unwrap();
         assert!(reopened.is_ok(), "{:?}", reopened.err());
+    }
+
+    /// Only a held lock (`WouldBlock`) is waited for; another failure to
+    /// lock (a file system without locks) or any other I/O error is not.
+    #[test]
+    fn only_a_held_lock_is_retried() {
+        let io = |text: &str| std::io::Error::other(text.to_string());
+        assert!(is_lock_held(&io(
+            "could not acquire lock on \"/d/db\": Os { code: 11, kind: WouldBlock, \
+             message: \"Resource temporarily unavailable\" }"
+        )));
+        assert!(!is_lock_held(&io(
+            "could not acquire lock on \"/d/db\": Os { code: 37, kind: Uncategorized, \
+             message: \"No locks available\" }"
+        )));
+        assert!(!is_lock_held(&io("Permission denied (os error 13)")));
     }
 
     /// A new store records the current layout and opens again; a store of
