@@ -32,7 +32,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use super::AuditError;
 use super::checkpoint::{Checkpoint, LogKey};
 use super::entry::LogEntry;
-use super::hash::{Hash, empty_root, leaf_hash, node_hash};
+use super::hash::{Hash, empty_root, leaf_hash};
 use super::proof::{self, NodeReader};
 use super::tree::{Frontier, NodeId};
 use super::verify::LogSource;
@@ -374,7 +374,7 @@ impl LogTrees {
     }
 
     /// The hash of a node below [`LOWEST_STORED_LEVEL`]: its `2^level` leaf
-    /// hashes from their block, folded pairwise (RFC 9162 §2.1.1).
+    /// hashes from their block, folded as a [`Frontier`] (RFC 9162 §2.1.1).
     ///
     /// # Errors
     /// [`AuditError::Corrupt`] naming the node and the first entry whose
@@ -397,14 +397,12 @@ impl LogTrees {
                 first + block.len().saturating_sub(offset) as u64
             )));
         };
-        let mut level: Vec<Hash> = leaves.to_vec();
-        while level.len() > 1 {
-            level = level
-                .chunks_exact(2)
-                .map(|pair| node_hash(&pair[0], &pair[1]))
-                .collect();
+        // A perfect subtree's root is the one subtree of its frontier.
+        let mut subtree = Frontier::new();
+        for leaf in leaves {
+            subtree.push(*leaf, |_, _| {});
         }
-        Ok(level[0])
+        Ok(subtree.root())
     }
 }
 

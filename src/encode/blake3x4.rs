@@ -13,8 +13,8 @@
 //! AVX (checked at run time), the same code runs compiled for AVX:
 //! three-operand instructions, and the rotations by 16 and 8 bits become one
 //! byte shuffle each (as in the BLAKE3 reference SIMD code); 2–3 % more
-//! records/s for the whole encoder (`BENCHMARKS.md` §4). Built for other processors, each input goes to
-//! [`blake3::keyed_hash`].
+//! records/s for the whole encoder (`BENCHMARKS.md` §4). Built for other
+//! processors, each input goes to [`blake3::keyed_hash`].
 //!
 //! Only what single-block keyed hashing needs is here: an input of at most
 //! [`BLOCK_LEN`] bytes is one chunk of one block, so the compression runs
