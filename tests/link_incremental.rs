@@ -31,7 +31,12 @@ fn config() -> LinkConfig {
     }
 }
 
-fn full_partitions(remaining: Vec<LinkRecord>) -> Vec<Vec<(u64, u64)>> {
+/// A partition as (record, cluster label) pairs, ascending by record.
+type Partition = Vec<(u64, u64)>;
+
+/// The partitions of a full run under every setting, and its (components,
+/// largest component).
+fn full_partitions(remaining: Vec<LinkRecord>) -> (Vec<Partition>, (usize, usize)) {
     let (index, _) = LinkIndex::restore(
         config(),
         None,
@@ -41,14 +46,19 @@ fn full_partitions(remaining: Vec<LinkRecord>) -> Vec<Vec<(u64, u64)>> {
         &mut |_| {},
     )
     .expect("full build");
-    Setting::ALL.iter().map(|&s| index.partition(s)).collect()
+    let stats = index.stats();
+    (
+        Setting::ALL.iter().map(|&s| index.partition(s)).collect(),
+        (stats.components, stats.largest_component),
+    )
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(6))]
     /// Any batch order, batch sizes and interleaved withdrawals give the
-    /// partition of a full run over the records that remain; a full job with
-    /// the same model then finds no person that differs.
+    /// partition of a full run over the records that remain, and the same
+    /// components; a full job with the same model then finds no person that
+    /// differs.
     #[test]
     fn incremental_equals_full(seed in any::<u64>()) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -74,10 +84,12 @@ proptest! {
         }
         let remaining: Vec<LinkRecord> =
             records().iter().filter(|r| !withdrawn.contains(&r.seq)).cloned().collect();
-        let full = full_partitions(remaining);
+        let (full, components) = full_partitions(remaining);
         for (setting, expected) in Setting::ALL.iter().zip(&full) {
             prop_assert!(index.partition(*setting) == *expected, "{:?} partition differs", setting);
         }
+        let stats = index.stats();
+        prop_assert_eq!((stats.components, stats.largest_component), components);
         let report = index.run_full_job(JobOptions { reestimate: false }, &mut |_| {}).expect("job");
         prop_assert_eq!(report.persons_differ, 0);
         prop_assert!(report.delta.changes.is_empty());
@@ -91,4 +103,38 @@ fn the_data_crosses_the_quarantine_limit() {
     let mut index = LinkIndex::new(config(), None, link_common::seeded_ids(1)).expect("index");
     index.insert(records().to_vec()).expect("insert");
     assert!(!index.quarantined().is_empty());
+}
+
+/// The components an insertion re-clusters are those of the default links,
+/// not of every stored (loose) link: in this data, with many fuzzy links,
+/// there are more of them than loose clusters. Components of the loose links
+/// could not outnumber the loose clusters, since each holds at least one.
+#[test]
+fn components_follow_default_links_only() {
+    let mut index = LinkIndex::new(config(), None, link_common::seeded_ids(2)).expect("index");
+    for batch in records().chunks(500) {
+        index.insert(batch.to_vec()).expect("insert");
+    }
+    let clusters = |setting| {
+        let mut labels: Vec<u64> = index
+            .partition(setting)
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        labels.len()
+    };
+    let (loose, default) = (clusters(Setting::Loose), clusters(Setting::Default));
+    let stats = index.stats();
+    println!(
+        "{} components (largest {}), {default} default clusters, {loose} loose clusters",
+        stats.components, stats.largest_component
+    );
+    assert!(stats.components <= default);
+    assert!(
+        stats.components > loose,
+        "{} components, {loose} loose clusters",
+        stats.components
+    );
 }

@@ -14,14 +14,14 @@
 //! of their first shared key and only the links (pairs passing the loose
 //! setting) are kept.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::LinkError;
 use super::blocking::for_each_candidate;
-use super::config::LinkConfig;
+use super::config::{LinkConfig, Setting};
 use super::ids::LinkDelta;
 use super::index::{IdSource, LinkIndex, NONE, Person, StoredPerson, in_two};
 use super::model::{LinkModel, PatternHistogram, Scorer, fit};
@@ -295,35 +295,9 @@ impl LinkIndex {
     /// Recomputes all components from the links (union-find) and re-clusters
     /// every one of them against the current persons.
     fn recluster_all(&mut self) -> LinkDelta {
-        let n = self.records.len();
-        let mut parent: Vec<u32> = (0..n as u32).collect();
-        fn find(parent: &mut [u32], mut i: u32) -> u32 {
-            while parent[i as usize] != i {
-                parent[i as usize] = parent[parent[i as usize] as usize];
-                i = parent[i as usize];
-            }
-            i
-        }
-        for a in 0..n {
-            for l in &self.links[a] {
-                let (ra, rb) = (find(&mut parent, a as u32), find(&mut parent, l.other));
-                if ra != rb {
-                    parent[ra.max(rb) as usize] = ra.min(rb);
-                }
-            }
-        }
-        let mut by_root: HashMap<u32, Vec<u32>> = HashMap::new();
-        for r in 0..n as u32 {
-            if self.records[r as usize].is_some() {
-                let root = find(&mut parent, r);
-                by_root.entry(root).or_default().push(r);
-            }
-        }
-        drop(parent);
+        let components = self.components_under(Setting::Default);
         self.components = Default::default();
         self.component.iter_mut().for_each(|c| *c = NONE);
-        let mut components: Vec<Vec<u32>> = by_root.into_values().collect();
-        components.sort_unstable_by_key(|c| c[0]);
         self.recluster(components, HashSet::new())
     }
 }
