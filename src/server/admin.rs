@@ -64,22 +64,18 @@ impl pb::admin_server::Admin for AdminService {
         }
         agencies.sort_by(|a, b| a.agency.cmp(&b.agency));
         let latest_job = state.jobs.list(1).into_iter().next();
-        // A running full job holds the linkage lock; report what is known then.
-        let (persons, quarantined) = match state.linkage.try_read() {
-            Ok(linkage) => (
-                linkage.index.stats().persons as u64,
-                linkage
-                    .index
-                    .quarantined()
-                    .into_iter()
-                    .map(|q| pb::QuarantinedKey {
-                        rule: u32::from(q.rule),
-                        records: q.records as u64,
-                    })
-                    .collect(),
-            ),
-            Err(_) => (latest_job.as_ref().map_or(0, |j| j.persons), Vec::new()),
-        };
+        // Read without the linkage lock, which a batch or a full job may hold:
+        // the summary is as of the writer's last release of it.
+        let summary = state.linkage.summary();
+        let persons = summary.persons;
+        let quarantined = summary
+            .quarantined
+            .into_iter()
+            .map(|q| pb::QuarantinedKey {
+                rule: u32::from(q.rule),
+                records: q.records as u64,
+            })
+            .collect();
         let (log_size, _) = state.store.log().head().map_err(ServiceError::from)?;
         let fingerprint = state
             .store

@@ -279,7 +279,7 @@ impl pb::analysis_server::Analysis for AnalysisService {
         let params_for_task = params.clone();
         let computed = tokio::task::spawn_blocking(move || {
             let (agencies, default, others) = {
-                let linkage = read_lock(&state.linkage, "linkage")?;
+                let linkage = state.linkage.read()?;
                 let agencies = read_lock(&state.agencies, "agency")?.names().to_vec();
                 let default = registrations(&linkage, |seq| linkage.index.person_of(seq));
                 let others = if wants_sensitivity {

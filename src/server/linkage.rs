@@ -59,7 +59,7 @@ fn map_entries(
     state: &ServiceState,
     records: &[(RecordKey, u64)],
 ) -> Result<Vec<pb::LinkageMapEntry>, ServiceError> {
-    let linkage = read_lock(&state.linkage, "linkage")?;
+    let linkage = state.linkage.read()?;
     let agencies = read_lock(&state.agencies, "agency")?;
     Ok(records
         .iter()
@@ -256,7 +256,7 @@ impl pb::linkage_server::Linkage for LinkageService {
         _request: Request<pb::ExplainModelRequest>,
     ) -> Result<Response<pb::ModelExplanation>, Status> {
         let explanation = {
-            let linkage = read_lock(&self.state.linkage, "linkage")?;
+            let linkage = self.state.linkage.read()?;
             serde_json::json!({
                 "model": linkage.index.model().explain(),
                 "config": linkage.index.config(),

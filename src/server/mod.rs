@@ -50,7 +50,7 @@ use crate::pb::v1 as pb;
 use crate::pki::{PkiError, PkiPaths, Policy};
 use crate::store::{Store, StoreError};
 use jobs::{JobBoard, JobStatus};
-use state::{AgencyCodes, Linkage};
+use state::{AgencyCodes, SharedLinkage};
 use writer::{WriteRequest, WriterHandle};
 
 /// Errors that stop the server from starting or running.
@@ -100,8 +100,8 @@ pub(crate) struct ServiceState {
     pub(crate) writer: WriterHandle,
     /// BLAKE3 keyed with the server's re-keying key.
     pub(crate) rekey: blake3::Hasher,
-    /// The linkage index and event data.
-    pub(crate) linkage: Arc<RwLock<Linkage>>,
+    /// The linkage index and event data, and their summary for status.
+    pub(crate) linkage: Arc<SharedLinkage>,
     /// Agency codes.
     pub(crate) agencies: Arc<RwLock<AgencyCodes>>,
     /// Job history and the running job.
@@ -118,7 +118,7 @@ pub struct Server {
     store: Store,
     policy: Arc<Policy>,
     tls: Arc<rustls::ServerConfig>,
-    linkage: Arc<RwLock<Linkage>>,
+    linkage: Arc<SharedLinkage>,
     agencies: Arc<RwLock<AgencyCodes>>,
     jobs: Arc<JobBoard>,
     interrupted: Vec<JobStatus>,
@@ -148,7 +148,7 @@ impl Server {
             store,
             policy,
             tls,
-            linkage: Arc::new(RwLock::new(loaded.linkage)),
+            linkage: Arc::new(SharedLinkage::new(loaded.linkage)),
             agencies: Arc::new(RwLock::new(agencies)),
             jobs: Arc::new(jobs),
             interrupted,

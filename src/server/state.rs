@@ -3,16 +3,20 @@
 //!
 //! The store is the truth; this state is a cache of it that the single
 //! writer (`server::writer`) changes only together with a commit. Readers
-//! (reports, the linkage map, status) take the read side of one lock.
+//! (reports, the linkage map) take the read side of one lock; `Admin.Status`
+//! reads a [`LinkageSummary`] that the writer refreshes each time it
+//! releases that lock, so a status call never waits behind a batch or a job.
 
 use std::collections::HashMap;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::NaiveDate;
 
 use super::error::ServiceError;
 use crate::link::{
-    IdSource, LinkConfig, LinkDelta, LinkIndex, LinkModel, LinkRecord, PersonId, StoredPerson,
+    IdSource, LinkConfig, LinkDelta, LinkIndex, LinkModel, LinkRecord, PersonId, QuarantinedKey,
+    StoredPerson,
 };
 use crate::store::{
     META_LINK_MODEL, Store, StoreError, StoredRecord, TreeName, WriteSet, decode_record_row,
@@ -167,6 +171,100 @@ pub(crate) struct Linkage {
     pub events: HashMap<u64, EventRow>,
 }
 
+/// What `Admin.Status` reports about the linkage: persons and quarantined
+/// keys (rule and record count, never the key), as of the last time the
+/// writer released the linkage lock.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct LinkageSummary {
+    /// Persons under the default setting.
+    pub persons: u64,
+    /// Quarantined blocking keys.
+    pub quarantined: Vec<QuarantinedKey>,
+}
+
+impl LinkageSummary {
+    /// The summary of `index` (O(quarantined keys)).
+    fn of(index: &LinkIndex) -> Self {
+        LinkageSummary {
+            persons: index.person_count() as u64,
+            quarantined: index.quarantined(),
+        }
+    }
+}
+
+/// The linkage state behind its lock, with its [`LinkageSummary`] beside it.
+pub(crate) struct SharedLinkage {
+    state: RwLock<Linkage>,
+    summary: Mutex<LinkageSummary>,
+}
+
+impl SharedLinkage {
+    /// Shares `linkage`, summarised as it is now.
+    pub(crate) fn new(linkage: Linkage) -> Self {
+        SharedLinkage {
+            summary: Mutex::new(LinkageSummary::of(&linkage.index)),
+            state: RwLock::new(linkage),
+        }
+    }
+
+    /// The read side of the lock.
+    ///
+    /// # Errors
+    /// [`ServiceError::Internal`] when the lock is poisoned.
+    pub(crate) fn read(&self) -> Result<RwLockReadGuard<'_, Linkage>, ServiceError> {
+        read_lock(&self.state, "linkage")
+    }
+
+    /// The write side of the lock; the summary is refreshed when it is
+    /// released.
+    ///
+    /// # Errors
+    /// [`ServiceError::Internal`] when the lock is poisoned.
+    pub(crate) fn write(&self) -> Result<LinkageWrite<'_>, ServiceError> {
+        Ok(LinkageWrite {
+            guard: write_lock(&self.state, "linkage")?,
+            summary: &self.summary,
+        })
+    }
+
+    /// The summary as of the last release of the write side (without
+    /// waiting for the lock).
+    pub(crate) fn summary(&self) -> LinkageSummary {
+        // Every update replaces the whole value, so a poisoned one is usable.
+        self.summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The write side of [`SharedLinkage`]'s lock; refreshes the summary when
+/// dropped, while it still holds the lock.
+pub(crate) struct LinkageWrite<'a> {
+    guard: RwLockWriteGuard<'a, Linkage>,
+    summary: &'a Mutex<LinkageSummary>,
+}
+
+impl Deref for LinkageWrite<'_> {
+    type Target = Linkage;
+    fn deref(&self) -> &Linkage {
+        &self.guard
+    }
+}
+
+impl DerefMut for LinkageWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Linkage {
+        &mut self.guard
+    }
+}
+
+impl Drop for LinkageWrite<'_> {
+    fn drop(&mut self) {
+        let summary = LinkageSummary::of(&self.guard.index);
+        *self.summary.lock().unwrap_or_else(|p| p.into_inner()) = summary;
+    }
+}
+
 /// A fresh person id from the OS CSPRNG.
 pub(crate) fn person_id_source() -> IdSource {
     let rng = ring::rand::SystemRandom::new();
@@ -273,4 +371,68 @@ pub(crate) fn load(store: &Store, config: LinkConfig) -> Result<Loaded, ServiceE
         linkage: Linkage { index, events },
         delta,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records with their own national-id token each, plus one shared token
+    /// of rule `shared_rule`.
+    fn records(n: u64, national_id_rule: u16, shared_rule: u16) -> Vec<LinkRecord> {
+        (0..n)
+            .map(|i| LinkRecord {
+                seq: i + 1,
+                tokens: vec![
+                    (national_id_rule, [i as u8 + 1; 32]),
+                    (shared_rule, [0xee; 32]),
+                ],
+                bloom: None,
+            })
+            .collect()
+    }
+
+    /// The status summary is read without the linkage lock: while the writer
+    /// holds the write side it still answers (with the state before), and
+    /// when the write side is released it shows the persons and the
+    /// quarantined key the change made.
+    #[test]
+    fn the_summary_is_refreshed_when_the_write_lock_is_released() {
+        let config = LinkConfig {
+            quarantine_limit: 2,
+            ..LinkConfig::default()
+        };
+        let (national_id, shared) = (config.national_id_rule, config.rules[1].id);
+        assert_ne!(national_id, shared);
+        let mut next = 0u8;
+        let ids: IdSource = Box::new(move || {
+            next += 1;
+            PersonId([next; 16])
+        });
+        let index = LinkIndex::new(config, None, ids).expect("index");
+        let shared_linkage = SharedLinkage::new(Linkage {
+            index,
+            events: HashMap::new(),
+        });
+        assert_eq!(shared_linkage.summary(), LinkageSummary::default());
+        {
+            let mut linkage = shared_linkage.write().expect("write");
+            linkage
+                .index
+                .insert(records(3, national_id, shared))
+                .expect("insert");
+            // Held: the summary answers at once, with the state before.
+            assert_eq!(shared_linkage.summary(), LinkageSummary::default());
+        }
+        let summary = shared_linkage.summary();
+        assert_eq!(summary.persons, 3);
+        assert_eq!(
+            summary.quarantined,
+            vec![QuarantinedKey {
+                rule: shared,
+                records: 3
+            }]
+        );
+        assert_eq!(shared_linkage.read().expect("read").index.person_count(), 3);
+    }
 }

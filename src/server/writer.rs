@@ -22,7 +22,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::ServiceError;
 use super::jobs::{JobBoard, JobStatus, trigger_name};
-use super::state::{AgencyCodes, EventRow, Linkage, encode_person, read_lock, write_lock};
+use super::state::{
+    AgencyCodes, EventRow, Linkage, LinkageWrite, SharedLinkage, encode_person, read_lock,
+    write_lock,
+};
 use super::validate::ValidRecord;
 use crate::audit::checkpoint::LogKey;
 use crate::audit::entry::{
@@ -121,7 +124,7 @@ fn timestamp(ms: i64) -> prost_types::Timestamp {
 /// The writer's state (owned by its thread).
 struct Writer {
     store: Store,
-    linkage: Arc<RwLock<Linkage>>,
+    linkage: Arc<SharedLinkage>,
     agencies: Arc<RwLock<AgencyCodes>>,
     jobs: Arc<JobBoard>,
     log: LogState,
@@ -150,7 +153,7 @@ pub(crate) struct WriterTasks {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start(
     store: Store,
-    linkage: Arc<RwLock<Linkage>>,
+    linkage: Arc<SharedLinkage>,
     agencies: Arc<RwLock<AgencyCodes>>,
     jobs: Arc<JobBoard>,
     configured_fingerprint: Option<[u8; 32]>,
@@ -561,8 +564,8 @@ impl Writer {
         Ok((receipt_message(&batch.batch_id, &stored, false), state))
     }
 
-    fn write_linkage(&self) -> Result<std::sync::RwLockWriteGuard<'_, Linkage>, ServiceError> {
-        write_lock(&self.linkage, "linkage")
+    fn write_linkage(&self) -> Result<LinkageWrite<'_>, ServiceError> {
+        self.linkage.write()
     }
 
     fn write_agencies(&self) -> Result<std::sync::RwLockWriteGuard<'_, AgencyCodes>, ServiceError> {
@@ -969,7 +972,7 @@ impl Writer {
 
     fn persist_startup_delta(&mut self, delta: &LinkDelta) -> Result<(), ServiceError> {
         let person_writes = {
-            let linkage = read_lock(&self.linkage, "linkage")?;
+            let linkage = self.linkage.read()?;
             persist_persons(&linkage, std::slice::from_ref(delta))
         };
         let mut writes = WriteSet::new();
