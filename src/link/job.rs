@@ -292,8 +292,8 @@ impl LinkIndex {
         pairs
     }
 
-    /// Recomputes all components from the links (union-find) and re-clusters
-    /// every one of them against the current persons.
+    /// Recomputes all components from the default links (union-find) and
+    /// re-clusters every one of them against the current persons.
     fn recluster_all(&mut self) -> LinkDelta {
         let components = self.components_under(Setting::Default);
         self.components = Default::default();

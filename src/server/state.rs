@@ -260,6 +260,12 @@ impl DerefMut for LinkageWrite<'_> {
 
 impl Drop for LinkageWrite<'_> {
     fn drop(&mut self) {
+        // A panic while the lock was held poisons it and may have left the
+        // index half changed: keep the last summary rather than publish that
+        // (and risk a second panic while unwinding).
+        if std::thread::panicking() {
+            return;
+        }
         let summary = LinkageSummary::of(&self.guard.index);
         *self.summary.lock().unwrap_or_else(|p| p.into_inner()) = summary;
     }
