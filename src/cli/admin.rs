@@ -101,10 +101,10 @@ pub(super) async fn status(
         reply.linkage_lag_records.to_string(),
     );
     for key in &reply.quarantined {
-        // Rule id 0 is a Bloom LSH band key (docs/LINKAGE.md, "Clustering and
-        // guards").
+        // The LSH rule id marks a Bloom LSH band key (docs/LINKAGE.md,
+        // "Clustering and guards").
         let what = match key.rule {
-            0 => "Bloom LSH band".to_string(),
+            rule if rule == u32::from(crate::link::LSH_RULE) => "Bloom LSH band".to_string(),
             rule => format!("rule {rule}"),
         };
         put(

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::LinkError;
 use super::blocking::{Lsh, Postings, Transition, first_shared_key, for_each_candidate};
-use super::cluster::{ClusterInput, Clustering, Edge, cluster};
+use super::cluster::{ClusterInput, Clustering, Edge, cluster, find};
 use super::compare::{Comparison, compare, deterministic_pass, deterministic_score};
 use super::config::{LinkConfig, RuleTable, Setting};
 use super::ids::{LinkDelta, NewPerson, OldPerson, PairEvidence, assign};
@@ -716,30 +716,25 @@ impl LinkIndex {
     /// ordered by their first record. Near-linear in records + links.
     pub(crate) fn components_under(&self, setting: Setting) -> Vec<Vec<u32>> {
         let n = self.records.len();
-        let mut parent: Vec<u32> = (0..n as u32).collect();
-        fn find(parent: &mut [u32], mut i: u32) -> u32 {
-            while parent[i as usize] != i {
-                parent[i as usize] = parent[parent[i as usize] as usize];
-                i = parent[i as usize];
-            }
-            i
-        }
+        let mut parent: Vec<usize> = (0..n).collect();
         for a in 0..n {
             for l in &self.links[a] {
                 if !self.scorer.links(setting, l.weight, l.deterministic) {
                     continue;
                 }
-                let (ra, rb) = (find(&mut parent, a as u32), find(&mut parent, l.other));
+                let (ra, rb) = (find(&mut parent, a), find(&mut parent, l.other as usize));
                 if ra != rb {
-                    parent[ra.max(rb) as usize] = ra.min(rb);
+                    parent[ra.max(rb)] = ra.min(rb);
                 }
             }
         }
-        let mut by_root: HashMap<u32, Vec<u32>> = HashMap::new();
-        for r in 0..n as u32 {
-            if self.records[r as usize].is_some() {
-                let root = find(&mut parent, r);
-                by_root.entry(root).or_default().push(r);
+        let mut by_root: HashMap<usize, Vec<u32>> = HashMap::new();
+        for r in 0..n {
+            if self.records[r].is_some() {
+                by_root
+                    .entry(find(&mut parent, r))
+                    .or_default()
+                    .push(r as u32);
             }
         }
         let mut components: Vec<Vec<u32>> = by_root.into_values().collect();

@@ -49,6 +49,7 @@ pub use model::{
     ComparisonModel, ExpectedQuality, ExplainedComparison, ExplainedLevel, LevelModel, LinkModel,
     ModelExplanation, ModelOrigin,
 };
+pub(crate) use record::LSH_RULE;
 pub use record::{LinkRecord, PersonId, RecordKey};
 
 /// Errors of the linkage engine. Messages name record keys and rule ids,
