@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::dates::{self, BirthDate, DateCell, DateFormat};
-use super::encoder::{Encoder, RegisteredEvent};
+use super::encoder::{EncodeBuffers, Encoder, RegisteredEvent};
 use super::normalise::RawPerson;
 use super::record::EncodedRecord;
 use super::schema::{CategorySource, EventDateSource, Schema, TextEncoding};
@@ -54,6 +54,8 @@ pub struct RecordReader<'e, R: Read> {
     lines: LineEncoder<'e>,
     /// Reused line buffer (no allocation per line for the raw bytes).
     line: csv::ByteRecord,
+    /// Reused encoding buffers.
+    buffers: EncodeBuffers,
     /// Set after the end of input or a fatal error.
     done: bool,
 }
@@ -133,6 +135,7 @@ impl<'e, R: Read> RecordReader<'e, R> {
                 columns,
             },
             line: csv::ByteRecord::new(),
+            buffers: EncodeBuffers::default(),
             done: false,
         })
     }
@@ -250,6 +253,19 @@ impl LineEncoder<'_> {
     /// # Errors
     /// A [`LineError`] naming the line and field.
     pub fn encode(&self, record: &csv::ByteRecord) -> Result<EncodedRecord, LineError> {
+        self.encode_reusing(record, &mut EncodeBuffers::default())
+    }
+
+    /// [`LineEncoder::encode`] with one thread's working buffers, reused
+    /// from line to line ([`Encoder::encode_reusing`]).
+    ///
+    /// # Errors
+    /// A [`LineError`] naming the line and field.
+    pub fn encode_reusing(
+        &self,
+        record: &csv::ByteRecord,
+        buffers: &mut EncodeBuffers,
+    ) -> Result<EncodedRecord, LineError> {
         let line = record.position().map_or(0, |p| p.line());
         let schema = self.encoder.schema();
         let fail = |field, fault| self.line_error(line, Some(field), fault);
@@ -325,7 +341,9 @@ impl LineEncoder<'_> {
             place_of_residence: place_of_residence.as_deref(),
             place_of_birth: place_of_birth.as_deref(),
         };
-        let encoded = self.encoder.encode(record_id, &raw, &event);
+        let encoded = self
+            .encoder
+            .encode_reusing(buffers, record_id, &raw, &event);
         // The service refuses such a record (`docs/ENCODING.md`): say so here,
         // on the agency's side, with the line, instead of failing a batch.
         if encoded.tokens.is_empty() && encoded.bloom.is_none() {
@@ -347,7 +365,7 @@ impl<R: Read> Iterator for RecordReader<'_, R> {
                 self.done = true;
                 return None;
             }
-            Ok(true) => self.lines.encode(&self.line),
+            Ok(true) => self.lines.encode_reusing(&self.line, &mut self.buffers),
             Err(error) => Err(self.read_error(&error)),
         };
         if result.as_ref().is_err_and(|e| !e.is_skippable()) {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use super::bloom::{self, Bloom, BloomScheme, PositionCache};
 use super::dates::age_band;
 use super::keys::{self, DerivedKeys, FINGERPRINT_CONTEXT};
-use super::normalise::{self, NormalisedPerson, RawPerson};
+use super::normalise::{self, FoldBuffers, NormalisedPerson, RawPerson};
 use super::record::{EncodedRecord, MatchToken};
-use super::rules;
+use super::rules::{self, TokenBuffers};
 use super::schema::Schema;
 use super::secret::LinkageSecret;
 use super::{NORMALISATION_VERSION, RULE_SET_VERSION};
@@ -32,6 +32,19 @@ pub struct RegisteredEvent {
     pub region: Region,
     /// Residence-status category.
     pub residence_status: ResidenceStatus,
+}
+
+/// The working buffers of [`Encoder::encode_reusing`], kept by one thread
+/// from one registration to the next. What they hold between calls is of no
+/// meaning (`Default` to start).
+#[derive(Debug, Default)]
+pub struct EncodeBuffers {
+    /// The normalised fields of the registration being encoded.
+    person: NormalisedPerson,
+    /// Folded cells.
+    folds: FoldBuffers,
+    /// Canonical byte strings and phonetic keys.
+    tokens: TokenBuffers,
 }
 
 /// Encodes registrations of one agency under one linkage secret.
@@ -137,17 +150,39 @@ impl Encoder {
         raw: &RawPerson<'_>,
         event: &RegisteredEvent,
     ) -> EncodedRecord {
-        let person = self.normalise(raw);
+        self.encode_reusing(&mut EncodeBuffers::default(), local_id, raw, event)
+    }
+
+    /// [`Encoder::encode`] with the working buffers in `buffers`, which one
+    /// thread keeps from registration to registration: the normalised fields,
+    /// folded cells, canonical byte strings and phonetic keys then cost no
+    /// allocation once the buffers have grown (about 20 allocations per
+    /// registration otherwise). The result is the same whatever `buffers`
+    /// held.
+    pub fn encode_reusing(
+        &self,
+        buffers: &mut EncodeBuffers,
+        local_id: &str,
+        raw: &RawPerson<'_>,
+        event: &RegisteredEvent,
+    ) -> EncodedRecord {
+        let EncodeBuffers {
+            person,
+            folds,
+            tokens,
+        } = buffers;
+        normalise::normalise_into(raw, self.schema.national_id_check(), person, folds);
+        let person = &*person;
         if let Some(scheme) = self.bloom {
             // The salted name tables miss the cache; start those loads now so
             // they overlap the token hashing below.
-            bloom::prefetch_tables(&person, &self.bloom_positions, scheme);
+            bloom::prefetch_tables(person, &self.bloom_positions, scheme);
         }
         EncodedRecord {
             local_id: local_id.to_string(),
             record_ref: self.record_ref(local_id),
-            tokens: self.tokens(&person),
-            bloom: self.bloom(&person),
+            tokens: rules::tokens_into(person, &self.keys.rule_keys, tokens),
+            bloom: self.bloom(person),
             event_date: event.date,
             event_type: event.event_type,
             role: event.role,

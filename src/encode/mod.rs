@@ -49,7 +49,7 @@ use std::path::PathBuf;
 
 pub use bloom::{BLOOM_BITS, Bloom, BloomScheme};
 pub use csv_input::RecordReader;
-pub use encoder::Encoder;
+pub use encoder::{EncodeBuffers, Encoder};
 pub use normalise::{NationalId, NormalisedPerson, RawPerson};
 pub use pipeline::{EncodeSummary, OnError, Progress, encode_file};
 pub use record::{EncodedRecord, MatchToken};

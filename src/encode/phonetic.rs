@@ -32,6 +32,14 @@ const GROUPS: &[(&str, &str)] = &[
 /// [`super::text::fold`]). Characters outside `a`–`z` are copied
 /// unchanged. Returns the empty string for an empty name.
 pub fn phonetic_key(name: &str) -> String {
+    let mut key = String::new();
+    phonetic_key_into(name, &mut key);
+    key
+}
+
+/// [`phonetic_key`] into `out` (emptied first), reusing its buffer.
+pub fn phonetic_key_into(name: &str, out: &mut String) {
+    out.clear();
     // Names are short: scan a stack copy of the code points when it fits.
     let mut stack = ['\0'; 32];
     let heap: Vec<char>;
@@ -46,7 +54,8 @@ pub fn phonetic_key(name: &str) -> String {
         heap = name.chars().collect();
         &heap
     };
-    let mut key = Key(String::with_capacity(name.len() + 2));
+    out.reserve(name.len() + 2);
+    let mut key = Key(out);
     let mut i = 0;
     while i < chars.len() {
         // Every group starts with `s`, `c`, `p` or `q` (checked in the tests).
@@ -81,14 +90,13 @@ pub fn phonetic_key(name: &str) -> String {
         }
         i += 1;
     }
-    key.0
 }
 
 /// The key being built; pushing a code point equal to the last one is a no-op,
 /// which collapses runs of equal letters as the last step of the algorithm asks.
-struct Key(String);
+struct Key<'a>(&'a mut String);
 
-impl Key {
+impl Key<'_> {
     fn push(&mut self, c: char) {
         if !self.0.ends_with(c) {
             self.0.push(c);

@@ -17,7 +17,7 @@ use super::blake3x4::keyed_hash_4;
 use super::dates::digits;
 use super::keys::push_length_prefixed;
 use super::normalise::{MAX_SURNAME_PARTS, NormalisedPerson};
-use super::phonetic::phonetic_key;
+use super::phonetic::phonetic_key_into;
 use super::record::MatchToken;
 
 /// A rule id: the number in the table of `docs/ENCODING.md` (1–12 in v1).
@@ -192,9 +192,19 @@ struct RuleInputs<'p> {
     /// `DDMM` with the smaller of day and month first, when both ≤ 12 and differ.
     day_month_pair: Option<[u8; 4]>,
     /// Phonetic key of the first given name.
-    phonetic_given: Option<String>,
+    phonetic_given: Option<&'p str>,
     /// Phonetic key of the surname key.
-    phonetic_surname: Option<String>,
+    phonetic_surname: Option<&'p str>,
+}
+
+/// Buffers [`tokens_into`] reuses from one registration to the next: the
+/// canonical byte strings and the two phonetic keys.
+#[derive(Debug, Default)]
+pub(crate) struct TokenBuffers {
+    /// The canonical byte strings of a record's tokens, end to end.
+    bytes: Vec<u8>,
+    /// Phonetic keys of the given name and the surname key.
+    phonetic: [String; 2],
 }
 
 /// The values several rules share, as text, taken once per record.
@@ -225,17 +235,20 @@ fn text<const N: usize>(digits: &Option<[u8; N]>) -> Option<&str> {
 }
 
 impl<'p> RuleInputs<'p> {
-    fn new(person: &'p NormalisedPerson) -> Self {
+    /// The inputs of `person`'s tokens; `phonetic` is where the phonetic keys
+    /// are written.
+    fn new(person: &'p NormalisedPerson, phonetic: &'p mut [String; 2]) -> Self {
         let full = person.date_of_birth.and_then(|d| d.full());
         let day_month_pair = full.and_then(|d| {
             let (day, month) = (d.day(), d.month());
             (day <= 12 && month <= 12 && day != month)
                 .then(|| concat(digits::<2>(day.min(month)), digits::<2>(day.max(month))))
         });
-        let phonetic = |name: &Option<String>| {
-            name.as_deref()
-                .map(phonetic_key)
-                .filter(|key| !key.is_empty())
+        let [given_key, surname_key] = phonetic;
+        let phonetic = |name: &Option<String>, key: &'p mut String| {
+            let name = name.as_deref()?;
+            phonetic_key_into(name, key);
+            Some(&**key).filter(|key| !key.is_empty())
         };
         // Years of birth are four digits (dates::DateFormat reads exactly four).
         let year = |y: i32| digits::<4>(y.unsigned_abs());
@@ -249,8 +262,8 @@ impl<'p> RuleInputs<'p> {
             }),
             yob: person.date_of_birth.map(|d| year(d.year())),
             day_month_pair,
-            phonetic_given: phonetic(&person.given_name),
-            phonetic_surname: phonetic(&person.surname),
+            phonetic_given: phonetic(&person.given_name, given_key),
+            phonetic_surname: phonetic(&person.surname, surname_key),
         }
     }
 
@@ -302,11 +315,7 @@ impl<'p> RuleInputs<'p> {
             2 => one(&[given, surname, dob]),
             3 => one(&[surname, dob, postcode]),
             4 => one(&[given, dob, postcode]),
-            5 => one(&[
-                self.phonetic_given.as_deref(),
-                self.phonetic_surname.as_deref(),
-                dob,
-            ]),
+            5 => one(&[self.phonetic_given, self.phonetic_surname, dob]),
             6 => p
                 .surname_parts
                 .iter()
@@ -315,11 +324,7 @@ impl<'p> RuleInputs<'p> {
             8 => one(&[p.initial.as_deref(), surname, dob]),
             9 => one(&[surname, postcode, p.house_number.as_deref()]),
             10 => one(&[given, surname, yob, p.place_of_birth.as_deref()]),
-            11 => one(&[
-                self.phonetic_surname.as_deref(),
-                dob,
-                p.sex.map(|s| s.as_str()),
-            ]),
+            11 => one(&[self.phonetic_surname, dob, p.sex.map(|s| s.as_str())]),
             12 => one(&[given, surname, p.place_of_residence.as_deref()]),
             _ => {}
         }
@@ -349,8 +354,19 @@ type TokenJob<'k> = (RuleId, &'k [u8; 32], Range<usize>);
 /// byte string under its rule's key; the strings are laid end to end in one
 /// buffer and hashed four at a time ([`keyed_hash_4`]).
 pub(crate) fn tokens(person: &NormalisedPerson, rule_keys: &[[u8; 32]]) -> Vec<MatchToken> {
-    let inputs = RuleInputs::new(person);
-    let mut bytes = Vec::with_capacity(512);
+    tokens_into(person, rule_keys, &mut TokenBuffers::default())
+}
+
+/// [`tokens`], with the canonical byte strings and phonetic keys written into
+/// `buffers` (reused from call to call; what they held does not matter).
+pub(crate) fn tokens_into(
+    person: &NormalisedPerson,
+    rule_keys: &[[u8; 32]],
+    buffers: &mut TokenBuffers,
+) -> Vec<MatchToken> {
+    let TokenBuffers { bytes, phonetic } = buffers;
+    let inputs = RuleInputs::new(person, phonetic);
+    bytes.clear();
     let mut jobs: SmallVec<[TokenJob<'_>; 16]> = SmallVec::new();
     inputs.for_each_token(&mut |rule, values| {
         // Rule ids are 1..=RULES.len() in order (tested below).
@@ -359,7 +375,7 @@ pub(crate) fn tokens(person: &NormalisedPerson, rule_keys: &[[u8; 32]]) -> Vec<M
             .and_then(|i| rule_keys.get(i))
         {
             let start = bytes.len();
-            append_canonical_bytes(values, &mut bytes);
+            append_canonical_bytes(values, bytes);
             jobs.push((rule, key, start..bytes.len()));
         }
     });
@@ -384,7 +400,8 @@ pub(crate) fn tokens(person: &NormalisedPerson, rule_keys: &[[u8; 32]]) -> Vec<M
 /// The canonical values of every token of a person, by rule id (for the test
 /// vectors and `docs/ENCODING.md`'s worked examples).
 pub fn token_inputs(person: &NormalisedPerson) -> Vec<(RuleId, Vec<String>)> {
-    let inputs = RuleInputs::new(person);
+    let mut phonetic = Default::default();
+    let inputs = RuleInputs::new(person, &mut phonetic);
     let mut each = Vec::new();
     inputs.for_each_token(&mut |rule, values| {
         each.push((rule, values.iter().map(|v| v.to_string()).collect()));
