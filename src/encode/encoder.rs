@@ -155,10 +155,12 @@ impl Encoder {
 
     /// [`Encoder::encode`] with the working buffers in `buffers`, which one
     /// thread keeps from registration to registration: the normalised fields,
-    /// folded cells, canonical byte strings and phonetic keys then cost no
-    /// allocation once the buffers have grown (about 20 allocations per
-    /// registration otherwise). The result is the same whatever `buffers`
-    /// held.
+    /// folded cells, canonical byte strings and phonetic keys are refilled
+    /// instead of allocated (about 20 allocations per registration
+    /// otherwise). A buffer is still allocated when a value is longer than
+    /// any before it, when its field was missing in the registration before,
+    /// and for a surname part beyond those seen so far. The result is the
+    /// same whatever `buffers` held (tested).
     pub fn encode_reusing(
         &self,
         buffers: &mut EncodeBuffers,

@@ -120,28 +120,34 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// How long a worker that finds another worker reading yields its core and
-/// tries again before it sleeps on the lock: several times what reading a
-/// batch of 512 lines takes (about 0.1–0.3 ms).
+/// tries again before it sleeps on the lock. Reading a batch takes about
+/// 0.1–0.3 ms for the 512 lines of `veilink encode` and about four times
+/// that for a 2,000-record wire batch of `veilink submit`; a longer wait
+/// (a large batch size, a slow input) ends in the ordinary blocking lock.
 const TURN_YIELD: Duration = Duration::from_millis(5);
 
 /// Takes the turn to read. A worker that finds the reader busy yields its
 /// core and tries again (for up to [`TURN_YIELD`]) rather than sleeping on
-/// the lock. Linux places a thread woken from a sleep on the core of the
-/// thread that woke it ("wake-affine"): at the start of a run, when every
-/// worker wants the first turn, a sleeping worker woke up on the reading
-/// worker's core, and both shared one core for about 20 ms while the other
-/// core idled (`perf sched timehist`, 2 cores; about 10 % of a 20,000-line
-/// run). Yielding keeps the waiting worker on its own core.
+/// the lock at once. Linux may wake a sleeping thread on the core of the
+/// thread that woke it (its "wake-affine" placement). That was observed
+/// here (`perf sched timehist`, 2 cores): at the start of a run, when every
+/// worker wants the first turn, the sleeping worker woke up on the reading
+/// worker's core, and both shared that core for about 20 ms while the other
+/// idled. Yielding keeps the waiting worker on its own core: +3–7 % on a
+/// 20,000-line run, no change on 200,000 lines (BENCHMARKS.md §4).
 fn take_turn<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    let deadline = Instant::now() + TURN_YIELD;
+    let mut deadline = None;
     loop {
         match mutex.try_lock() {
             Ok(guard) => return guard,
             Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+            Err(TryLockError::WouldBlock) => {
+                let now = Instant::now();
+                if now >= *deadline.get_or_insert(now + TURN_YIELD) {
+                    return lock(mutex);
+                }
                 std::thread::yield_now();
             }
-            Err(TryLockError::WouldBlock) => return lock(mutex),
         }
     }
 }

@@ -40,11 +40,6 @@ impl Folded {
         &self.text
     }
 
-    /// The words concatenated without separators, taking the buffer (no copy).
-    pub fn into_joined(self) -> String {
-        self.text
-    }
-
     /// True when there are no words.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
