@@ -10,10 +10,10 @@
 //! initial); placeholders (`onbekend`, `NN`, `000000000`, ...) become missing;
 //! a BSN must pass the 11-proef, else it is dropped and counted.
 
-use super::dates::BirthDate;
-use super::schema::NationalIdCheck;
 use smallvec::SmallVec;
 
+use super::dates::BirthDate;
+use super::schema::NationalIdCheck;
 use super::text::{Folded, Keep, fold_into, pack, pack_all};
 use crate::vocab::Sex;
 
