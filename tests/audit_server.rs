@@ -1135,7 +1135,11 @@ fn entries_filter_by_kind_job_and_agency() {
                 .iter()
                 .all(|o| hex_of(o, 32))
         );
-        assert_eq!(decision["rule_set"], "v1", "{decision}");
+        assert_eq!(
+            decision["rule_set"],
+            format!("v{}", veilink::encode::RULE_SET_VERSION),
+            "{decision}"
+        );
         let records = decision["records"].as_array().unwrap();
         assert!(!records.is_empty(), "{decision}");
         for record in records {
@@ -1152,7 +1156,8 @@ fn entries_filter_by_kind_job_and_agency() {
             assert!(
                 rules
                     .iter()
-                    .all(|r| (1..=12).contains(&r.as_u64().unwrap()))
+                    .all(|r| (1..=veilink::encode::RULES.len() as u64)
+                        .contains(&r.as_u64().unwrap()))
             );
             assert!(pair["dice"].is_null() || pair["dice"].as_u64().unwrap() <= 10_000);
             assert!(pair["weight"].is_null() || pair["weight"].is_f64() || pair["weight"].is_i64());

@@ -202,6 +202,75 @@ fn skip_mode_counts_by_reason() {
     );
 }
 
+/// `invalid = "missing"` on the date of birth: a cell that is not a date is
+/// encoded as a missing date of birth (exactly as an empty cell), counted,
+/// and the line is kept; other dates stay strict, and a wrong `invalid`
+/// value or one on another field is refused when the schema loads.
+#[test]
+fn an_unreadable_birth_date_can_count_as_missing() {
+    let ws = Workspace::new();
+    let lenient = SCHEMA.replace(
+        r#"format = "%d-%m-%Y" }"#,
+        r#"format = "%d-%m-%Y", invalid = "missing" }"#,
+    );
+    let lines = [
+        "P-2;Bram;Bakker;31-02-1985;;20210615;MI;VD",
+        "P-3;Bram;Bakker;;;20210615;MI;VD",
+        "P-4;Bram;Bakker;01-01-1985;;2021-06-15;MI;VD", // event date: still strict
+    ];
+    let summary = ws.run(&lenient, csv(&lines), OnError::Skip).unwrap();
+    assert_eq!(
+        (summary.records_encoded, summary.unreadable_birth_dates),
+        (2, 1)
+    );
+    let skipped: Vec<(&str, u64)> = summary
+        .skipped
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(skipped, [("not a valid date (event_date)", 1)]);
+    assert!(
+        summary.to_string().contains("unreadable birth dates: 1"),
+        "{summary}"
+    );
+    let out = std::fs::read_to_string(ws.path("out.jsonl")).unwrap();
+    let without_ref: Vec<String> = out
+        .lines()
+        .map(|line| {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v.as_object_mut().unwrap().remove("record_ref");
+            v.to_string()
+        })
+        .collect();
+    assert_eq!(without_ref[0], without_ref[1], "the same as an empty cell");
+
+    let strict = ws.run(SCHEMA, csv(&lines[..1]), OnError::Skip).unwrap();
+    assert_eq!(
+        (strict.records_encoded, strict.unreadable_birth_dates),
+        (0, 0)
+    );
+
+    for (schema, named) in [
+        (
+            SCHEMA.replace(
+                r#"format = "%d-%m-%Y" }"#,
+                r#"format = "%d-%m-%Y", invalid = "guess" }"#,
+            ),
+            "fields.date_of_birth",
+        ),
+        (
+            SCHEMA.replace(
+                r#"format = "%Y%m%d" }"#,
+                r#"format = "%Y%m%d", invalid = "missing" }"#,
+            ),
+            "`invalid` is only allowed for date_of_birth",
+        ),
+    ] {
+        let err = Schema::load(&ws.write("bad.toml", schema)).unwrap_err();
+        assert!(err.to_string().contains(named), "{err}");
+    }
+}
+
 /// A line whose identifying fields are all empty or invalid gives no token
 /// and no Bloom encoding; the service would refuse it, so the encoder names
 /// the line (`fail`) or counts it (`skip`) instead of sending it.

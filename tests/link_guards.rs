@@ -6,7 +6,7 @@ mod link_common;
 
 use std::collections::BTreeMap;
 
-use link_common::{Fields, encoder, record, seeded_ids};
+use link_common::{Fields, encoder, encoder_bsn, record, seeded_ids};
 use veilink::link::{Guard, LinkConfig, LinkIndex, LinkRecord, RuleClass, Setting};
 
 /// Clusters of the given setting as sorted lists of record keys.
@@ -46,7 +46,7 @@ fn jan(national_id: &'static str) -> Fields {
 /// stage once disagreement penalties are off (token union-find).
 #[test]
 fn quarantine_stops_a_placeholder_token_from_chaining_people() {
-    let enc = encoder();
+    let enc = encoder_bsn();
     let given = [
         "Anna", "Bram", "Carla", "Daan", "Eva", "Finn", "Gina", "Hugo", "Iris", "Joost",
     ];
@@ -95,7 +95,7 @@ fn quarantine_stops_a_placeholder_token_from_chaining_people() {
 /// of the two and the two ids never share a person.
 #[test]
 fn conflicting_national_ids_are_never_joined() {
-    let enc = encoder();
+    let enc = encoder_bsn();
     let with_ids = vec![
         record(&enc, 1, &jan("111222333")),
         record(
@@ -114,10 +114,15 @@ fn conflicting_national_ids_are_never_joined() {
                 postcode: "9999ZZ",
                 house: "1",
                 residence: "Groningen",
-                ..jan("444555666")
+                ..jan("123456782")
             },
         ),
     ];
+    assert!(
+        with_ids[0].tokens.iter().any(|(rule, _)| *rule == 1)
+            && with_ids[2].tokens.iter().any(|(rule, _)| *rule == 1),
+        "both BSNs pass the 11-proef"
+    );
     let guarded = linked(LinkConfig::default(), with_ids.clone());
     for setting in Setting::ALL {
         let found = clusters(&guarded, setting);
@@ -140,6 +145,43 @@ fn conflicting_national_ids_are_never_joined() {
         .collect();
     let merged = linked(LinkConfig::default(), without_ids);
     assert_eq!(clusters(&merged, Setting::Default), vec![vec![1, 2, 3]]);
+}
+
+/// The guard holds for checked ids only. Two registrations of one person
+/// whose ids differ by a transposed digit: as BSNs both cannot pass the
+/// 11-proef, so two valid BSNs that differ are two people and stay apart; as
+/// another register's ids (no check digit, rule 13) the difference is a
+/// likely typo, counted as evidence, and the agreeing name, date of birth
+/// and address still link them.
+#[test]
+fn unchecked_register_ids_that_differ_do_not_forbid_a_link() {
+    let register = encoder();
+    let typo = vec![
+        record(&register, 1, &jan("NL-4471902")),
+        record(&register, 2, &jan("NL-4471920")),
+    ];
+    assert!(
+        typo.iter()
+            .all(|r| r.tokens.iter().any(|(rule, _)| *rule == 13)
+                && r.tokens.iter().all(|(rule, _)| *rule != 1)),
+        "an unchecked id is a rule-13 token"
+    );
+    let index = linked(LinkConfig::default(), typo);
+    assert_eq!(clusters(&index, Setting::Default), vec![vec![1, 2]]);
+
+    let bsn = encoder_bsn();
+    let two_people = vec![
+        record(&bsn, 1, &jan("111222333")),
+        record(&bsn, 2, &jan("123456782")),
+    ];
+    let index = linked(LinkConfig::default(), two_people);
+    for setting in Setting::ALL {
+        assert_eq!(
+            clusters(&index, setting),
+            vec![vec![1], vec![2]],
+            "{setting:?}"
+        );
+    }
 }
 
 /// 250 identical registrations (a test account reused for years, say) never

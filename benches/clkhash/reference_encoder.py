@@ -18,7 +18,7 @@ import unicodedata
 
 import blake3
 
-RULE_SET_VERSION = 1
+RULE_SET_VERSION = 2
 NORMALISATION_VERSION = 1
 
 # --- section 2: keys ---------------------------------------------------------
@@ -27,7 +27,8 @@ RULE_NAMES = [
     "national_id", "name_dob", "surname_dob_postcode", "given_dob_postcode",
     "phonetic_name_dob", "given_surname_part_dob", "name_dob_daymonth",
     "initial_surname_dob", "surname_address", "name_yob_pob",
-    "phonetic_surname_dob_sex", "given_surname_residence",
+    "phonetic_surname_dob_sex", "given_surname_residence", "register_id",
+    "name_pair_dob", "dob_address",
 ]
 BLOOM_FIELDS = [("given_name", 16), ("surname", 16), ("date_of_birth", 32)]
 SCHEMES = {"none": 0, "unsalted": 1, "salted_by_birth_year": 2}
@@ -284,8 +285,11 @@ def rule_values(n):
     g, s = n["given_name"], n["surname"]
     pg, ps = phonetic(g), phonetic(s)
     nid = n["national_id"]
+    checked = nid if nid and nid[0] == "bsn" else None
+    unchecked = nid if nid and nid[0] != "bsn" else None
+    names = sorted([g, s]) if g is not None and s is not None else [None, None]
     rules = [
-        (1, [[nid[0] if nid else None, nid[1] if nid else None]]),
+        (1, [[checked[0] if checked else None, checked[1] if checked else None]]),
         (2, [[g, s, dobs]]),
         (3, [[s, dobs, n["postcode"]]]),
         (4, [[g, dobs, n["postcode"]]]),
@@ -297,6 +301,9 @@ def rule_values(n):
         (10, [[g, s, yob, n["place_of_birth"]]]),
         (11, [[ps, dobs, n["sex"]]]),
         (12, [[g, s, n["place_of_residence"]]]),
+        (13, [[unchecked[0] if unchecked else None, unchecked[1] if unchecked else None]]),
+        (14, [[names[0], names[1], dobs]]),
+        (15, [[dobs, n["postcode"], n["house_number"]]]),
     ]
     out = []
     for rid, lists in rules:
@@ -456,6 +463,9 @@ def vector_inputs():
                                           "national_id": "12345678X"}),
         ("foreign register id", {"given_names": "Olena", "surname": "Kovalenko", "date_of_birth": "1998-12-01",
                                  "national_id": "AB-123 456"}, "none"),
+        ("given name and surname swapped", {"given_names": "Jansen", "surname": "Anna", "date_of_birth": "1990-07-03"}),
+        ("swapped with a tussenvoegsel", {"given_names": "Vries", "surname": "Pieter, de", "date_of_birth": "1985-03-07",
+                                          "national_id": "X 778-12"}, "none"),
         ("foreign id of nines is a placeholder", {"given_names": "Olena", "surname": "Kovalenko",
                                                   "date_of_birth": "1998-12-01", "national_id": "999999"}, "none"),
         ("address fields", {"given_names": "Henk", "surname": "Hendriks", "date_of_birth": "1958-11-11",

@@ -172,6 +172,10 @@ fn submit_rows(summary: &SubmitSummary) -> Rows {
         "invalid national ids",
         summary.invalid_national_ids.to_string(),
     );
+    put(
+        "unreadable birth dates (sent as missing)",
+        summary.unreadable_birth_dates.to_string(),
+    );
     put("batches", summary.batches.to_string());
     put("replayed batches", summary.replayed_batches.to_string());
     put("reconnects", summary.reconnects.to_string());

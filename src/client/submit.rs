@@ -154,6 +154,9 @@ pub struct SubmitSummary {
     pub skipped: BTreeMap<String, u64>,
     /// National ids dropped because they failed their check.
     pub invalid_national_ids: u64,
+    /// Dates of birth that were not dates, sent as missing (`invalid =
+    /// "missing"` in the schema).
+    pub unreadable_birth_dates: u64,
     /// Reconnections after a failure.
     pub reconnects: u64,
     /// Wall time, seconds.
@@ -193,6 +196,7 @@ struct ReadOutcome {
     records_read: u64,
     skipped: BTreeMap<String, u64>,
     invalid_national_ids: u64,
+    unreadable_birth_dates: u64,
 }
 
 /// Submits a CSV file as principal `name`, encoding it with `encoder`.
@@ -251,6 +255,7 @@ pub fn submit_file(
     summary.records_read = read.records_read;
     summary.skipped = read.skipped;
     summary.invalid_national_ids = read.invalid_national_ids;
+    summary.unreadable_birth_dates = read.unreadable_birth_dates;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -286,6 +291,7 @@ fn read_batches(
         |encoded, bytes_read| {
             outcome.records_read += encoded.lines.read;
             outcome.invalid_national_ids += encoded.invalid_national_ids;
+            outcome.unreadable_birth_dates += encoded.unreadable_birth_dates;
             for (reason, count) in encoded.lines.skipped {
                 *outcome.skipped.entry(reason).or_insert(0) += count;
             }
@@ -320,6 +326,7 @@ struct EncodedLines {
     /// Local record ids of the batch's records, in order.
     local_ids: Vec<String>,
     invalid_national_ids: u64,
+    unreadable_birth_dates: u64,
     /// Lines read, skipped by reason, and the line error that ends the submission.
     lines: LineOutcome,
 }
@@ -335,9 +342,11 @@ fn encode_batch(
 ) -> EncodedLines {
     let mut local_ids = Vec::with_capacity(batch.len());
     let mut invalid_national_ids = 0;
+    let mut unreadable_birth_dates = 0;
     let mut records = Vec::with_capacity(batch.len());
     let lines = parallel::encode_lines(lines, batch, on_error, |record| {
         invalid_national_ids += u64::from(record.national_id_invalid);
+        unreadable_birth_dates += u64::from(record.date_of_birth_unreadable);
         records.push(wire::record_to_proto(&record));
         local_ids.push(record.local_id);
     });
@@ -345,6 +354,7 @@ fn encode_batch(
         batch: None,
         local_ids,
         invalid_national_ids,
+        unreadable_birth_dates,
         lines,
     };
     if out.lines.fatal.is_some() {

@@ -286,12 +286,22 @@ impl LineEncoder<'_> {
         let house_number = cell("house_number", c.house_number)?;
         let place_of_residence = cell("place_of_residence", c.place_of_residence)?;
         let place_of_birth = cell("place_of_birth", c.place_of_birth)?;
+        let mut date_of_birth_unreadable = false;
         let date_of_birth = match (
             &schema.date_of_birth,
             cell("date_of_birth", c.date_of_birth)?,
         ) {
-            (Some((_, format)), Some(text)) => birth_date_cell(text.trim(), format)
-                .map_err(|fault| fail("date_of_birth", fault))?,
+            (Some((_, format, invalid_is_missing)), Some(text)) => {
+                match birth_date_cell(text.trim(), format) {
+                    Ok(date) => date,
+                    // `invalid = "missing"`: counted, and encoded without it.
+                    Err(_) if *invalid_is_missing => {
+                        date_of_birth_unreadable = true;
+                        None
+                    }
+                    Err(fault) => return Err(fail("date_of_birth", fault)),
+                }
+            }
             _ => None,
         };
         let event_date = match &schema.event_date {
@@ -341,9 +351,10 @@ impl LineEncoder<'_> {
             place_of_residence: place_of_residence.as_deref(),
             place_of_birth: place_of_birth.as_deref(),
         };
-        let encoded = self
+        let mut encoded = self
             .encoder
             .encode_reusing(buffers, record_id, &raw, &event);
+        encoded.date_of_birth_unreadable = date_of_birth_unreadable;
         // The service refuses such a record (`docs/ENCODING.md`): say so here,
         // on the agency's side, with the line, instead of failing a batch.
         if encoded.tokens.is_empty() && encoded.bloom.is_none() {
@@ -414,7 +425,7 @@ fn resolve_columns(schema: &Schema, names: &[String], file: &Path) -> Result<Col
             "sex" => &mut columns.sex,
             "region" => &mut columns.region,
             "residence_status" => &mut columns.residence_status,
-            // `street` is declared but not used by rule set v1.
+            // `street` is declared but not used by rule set 2.
             _ => continue,
         };
         *slot = Some(index);

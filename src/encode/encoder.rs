@@ -193,6 +193,7 @@ impl Encoder {
             region: event.region,
             residence_status: event.residence_status,
             national_id_invalid: person.national_id_invalid,
+            date_of_birth_unreadable: false,
         }
     }
 }

@@ -17,7 +17,7 @@
 //! - [`normalise`]: fields of one registration → [`NormalisedPerson`].
 //! - [`dates`]: date formats, partial dates of birth, age band at the event.
 //! - [`phonetic`]: the Dutch phonetic key used by rules 5 and 11.
-//! - [`rules`]: match-key rule set v1, canonical byte strings, tokens.
+//! - [`rules`]: match-key rule set 2, canonical byte strings, tokens.
 //! - `blake3x4`: four keyed BLAKE3 hashes of short inputs at once (tokens).
 //! - [`bloom`]: the keyed record-level Bloom encoding (1024 bits).
 //! - [`encoder`]: [`Encoder`], the prepared keys plus the fingerprint.
@@ -59,7 +59,7 @@ pub use secret::LinkageSecret;
 
 /// Version of the match-key rule set (`docs/ENCODING.md`, "Rules").
 /// Part of the encoding fingerprint: agencies on different rule sets are refused.
-pub const RULE_SET_VERSION: u32 = 1;
+pub const RULE_SET_VERSION: u32 = 2;
 
 /// Version of the normalisation (`docs/ENCODING.md`, "Normalisation").
 /// Part of the encoding fingerprint; any change to a normalised value bumps it.

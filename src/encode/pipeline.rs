@@ -60,19 +60,23 @@ pub struct EncodeSummary {
     pub bloom_encodings: u64,
     /// National ids present but failing their check (dropped, not hashed).
     pub invalid_national_ids: u64,
+    /// Dates of birth that were not dates, encoded as missing
+    /// (`invalid = "missing"` in the schema).
+    pub unreadable_birth_dates: u64,
 }
 
 impl fmt::Display for EncodeSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "records read:          {}", self.records_read)?;
-        writeln!(f, "records encoded:       {}", self.records_encoded)?;
+        writeln!(f, "records read:           {}", self.records_read)?;
+        writeln!(f, "records encoded:        {}", self.records_encoded)?;
         let skipped: u64 = self.skipped.values().sum();
-        writeln!(f, "records skipped:       {skipped}")?;
+        writeln!(f, "records skipped:        {skipped}")?;
         for (reason, count) in &self.skipped {
             writeln!(f, "  {reason}: {count}")?;
         }
-        writeln!(f, "invalid national ids:  {}", self.invalid_national_ids)?;
-        writeln!(f, "bloom encodings:       {}", self.bloom_encodings)?;
+        writeln!(f, "invalid national ids:   {}", self.invalid_national_ids)?;
+        writeln!(f, "unreadable birth dates: {}", self.unreadable_birth_dates)?;
+        writeln!(f, "bloom encodings:        {}", self.bloom_encodings)?;
         writeln!(f, "tokens per rule:")?;
         for rule in RULES {
             let count = self.tokens_per_rule.get(&rule.id.0).copied().unwrap_or(0);
@@ -170,6 +174,7 @@ struct BatchCounts {
     tokens_per_rule: [u64; RULES.len() + 1],
     bloom_encodings: u64,
     invalid_national_ids: u64,
+    unreadable_birth_dates: u64,
 }
 
 impl BatchWork {
@@ -197,6 +202,7 @@ impl BatchWork {
             counts.records_encoded += 1;
             counts.bloom_encodings += u64::from(record.bloom.is_some());
             counts.invalid_national_ids += u64::from(record.national_id_invalid);
+            counts.unreadable_birth_dates += u64::from(record.date_of_birth_unreadable);
             for token in &record.tokens {
                 if let Some(count) = counts.tokens_per_rule.get_mut(usize::from(token.rule.0)) {
                     *count += 1;
@@ -276,6 +282,7 @@ impl<W: Write> OrderedSink<'_, W> {
         summary.records_encoded += counts.records_encoded;
         summary.bloom_encodings += counts.bloom_encodings;
         summary.invalid_national_ids += counts.invalid_national_ids;
+        summary.unreadable_birth_dates += counts.unreadable_birth_dates;
         for (reason, count) in batch.lines.skipped {
             *summary.skipped.entry(reason).or_default() += count;
         }

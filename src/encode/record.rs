@@ -52,6 +52,10 @@ pub struct EncodedRecord {
     /// True when a national id failed its check and was dropped: counted in the
     /// summary, never sent.
     pub national_id_invalid: bool,
+    /// True when the date-of-birth cell was not a date and the schema says
+    /// `invalid = "missing"`: encoded without it, counted in the summary,
+    /// never sent.
+    pub date_of_birth_unreadable: bool,
 }
 
 impl EncodedRecord {
@@ -153,6 +157,7 @@ mod tests {
             region: Region::ZuidHolland,
             residence_status: ResidenceStatus::Unknown,
             national_id_invalid: false,
+            date_of_birth_unreadable: false,
         };
         let mut line = String::new();
         record.write_json_line(&mut line);

@@ -1,4 +1,4 @@
-//! Match-key rule set v1 (`docs/ENCODING.md`, "Rules"): which field
+//! Match-key rule set 2 (`docs/ENCODING.md`, "Rules"): which field
 //! combinations become tokens, and how a token is computed.
 //!
 //! A token is `BLAKE3-keyed(rule key, canonical byte string)`, where the rule
@@ -19,8 +19,9 @@ use super::keys::push_length_prefixed;
 use super::normalise::{MAX_SURNAME_PARTS, NormalisedPerson};
 use super::phonetic::phonetic_key_into;
 use super::record::MatchToken;
+use super::schema::NationalIdCheck;
 
-/// A rule id: the number in the table of `docs/ENCODING.md` (1–12 in v1).
+/// A rule id: the number in the table of `docs/ENCODING.md` (1–15 in rule set 2).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -30,7 +31,8 @@ pub struct RuleId(pub u16);
 /// How much a shared token of a rule says about two records being one person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RuleClass {
-    /// A national id: decisive, and conflicting ids forbid a link.
+    /// A national id (rule 1, checked: conflicting ids forbid a link) or
+    /// another register's id (rule 13, unchecked: a conflict is evidence).
     Identifier,
     /// Name and full date of birth (or equivalent): a link on its own.
     Strong,
@@ -89,7 +91,8 @@ const fn rule(
     }
 }
 
-/// Rule set v1 ([`super::RULE_SET_VERSION`]), ordered by id.
+/// Rule set 2 ([`super::RULE_SET_VERSION`]), ordered by id. The key contexts
+/// keep the `v1` of the encoding specification's key schedule (section 2).
 pub static RULES: &[MatchRule] = &[
     rule(
         1,
@@ -175,9 +178,34 @@ pub static RULES: &[MatchRule] = &[
         RuleClass::Weak,
         "veilink encoding v1 match token rule 12 given_surname_residence",
     ),
+    rule(
+        13,
+        "register_id",
+        &["national_id_scheme", "national_id"],
+        RuleClass::Identifier,
+        "veilink encoding v1 match token rule 13 register_id",
+    ),
+    rule(
+        14,
+        "name_pair_dob",
+        &[
+            "lesser(given_name, surname)",
+            "greater(given_name, surname)",
+            "dob",
+        ],
+        RuleClass::Strong,
+        "veilink encoding v1 match token rule 14 name_pair_dob",
+    ),
+    rule(
+        15,
+        "dob_address",
+        &["dob", "postcode", "house_number"],
+        RuleClass::Medium,
+        "veilink encoding v1 match token rule 15 dob_address",
+    ),
 ];
 
-/// The rule with an id, if it exists in v1.
+/// The rule with an id, if it exists in rule set 2.
 pub fn rule_by_id(id: RuleId) -> Option<&'static MatchRule> {
     RULES.iter().find(|r| r.id == id)
 }
@@ -307,11 +335,19 @@ impl<'p> RuleInputs<'p> {
             day_month_pair,
             postcode,
         } = *texts;
+        // Rule 1 holds ids that passed a check (the BSN's 11-proef), rule 13
+        // any other register's id: the linkage treats only the first as proof
+        // that two records with different ids are two people.
+        let national_id = |checked: bool| {
+            p.national_id
+                .as_ref()
+                .filter(|n| (n.scheme == NationalIdCheck::Bsn) == checked)
+        };
         match id {
-            1 => one(&[
-                p.national_id.as_ref().map(|n| n.scheme_tag()),
-                p.national_id.as_ref().map(|n| n.value.as_str()),
-            ]),
+            1 | 13 => {
+                let id = national_id(id == 1);
+                one(&[id.map(|n| n.scheme_tag()), id.map(|n| n.value.as_str())])
+            }
             2 => one(&[given, surname, dob]),
             3 => one(&[surname, dob, postcode]),
             4 => one(&[given, dob, postcode]),
@@ -326,6 +362,17 @@ impl<'p> RuleInputs<'p> {
             10 => one(&[given, surname, yob, p.place_of_birth.as_deref()]),
             11 => one(&[self.phonetic_surname, dob, p.sex.map(|s| s.as_str())]),
             12 => one(&[given, surname, p.place_of_residence.as_deref()]),
+            // Given name and surname key in either order (a swap of the two
+            // columns is a common entry error): the lesser first, by bytes.
+            14 => {
+                let names = given.zip(surname);
+                one(&[
+                    names.map(|(g, s)| g.min(s)),
+                    names.map(|(g, s)| g.max(s)),
+                    dob,
+                ])
+            }
+            15 => one(&[dob, postcode, p.house_number.as_deref()]),
             _ => {}
         }
     }
@@ -413,7 +460,56 @@ pub fn token_inputs(person: &NormalisedPerson) -> Vec<(RuleId, Vec<String>)> {
 mod tests {
     use super::*;
 
-    /// Ids are 1..=12 in order, names and key contexts are unique, and every
+    /// A BSN (checked) is a rule-1 token, another register's id a rule-13
+    /// token, never both; the same digits under the two schemes differ.
+    #[test]
+    fn checked_ids_are_rule_1_and_unchecked_ids_rule_13() {
+        let keys: Vec<[u8; 32]> = (0..RULES.len()).map(|i| [i as u8 + 1; 32]).collect();
+        let person = |scheme| NormalisedPerson {
+            national_id: Some(crate::encode::normalise::NationalId {
+                scheme,
+                value: "111222333".to_string(),
+            }),
+            ..NormalisedPerson::default()
+        };
+        let rules = |p: &NormalisedPerson| -> Vec<u16> {
+            tokens(p, &keys).iter().map(|t| t.rule.0).collect()
+        };
+        assert_eq!(rules(&person(NationalIdCheck::Bsn)), vec![1]);
+        assert_eq!(rules(&person(NationalIdCheck::None)), vec![13]);
+    }
+
+    /// Given name and surname written in each other's column share the
+    /// rule-14 token and no rule-2 token; a different date of birth shares
+    /// neither.
+    #[test]
+    fn swapped_names_share_the_name_pair_token() {
+        let keys: Vec<[u8; 32]> = (0..RULES.len()).map(|i| [i as u8 + 1; 32]).collect();
+        let person = |given: &str, surname: &str, day: u32| NormalisedPerson {
+            given_name: Some(given.to_string()),
+            surname: Some(surname.to_string()),
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(1980, 3, day)
+                .map(crate::encode::dates::BirthDate::Full),
+            ..NormalisedPerson::default()
+        };
+        let of_rule = |p: &NormalisedPerson, rule: u16| -> Vec<MatchToken> {
+            tokens(p, &keys)
+                .into_iter()
+                .filter(|t| t.rule.0 == rule)
+                .collect()
+        };
+        let written = person("anna", "jansen", 4);
+        let swapped = person("jansen", "anna", 4);
+        assert_eq!(of_rule(&written, 14).len(), 1);
+        assert_eq!(of_rule(&written, 14), of_rule(&swapped, 14));
+        assert_ne!(of_rule(&written, 2), of_rule(&swapped, 2));
+        assert_ne!(
+            of_rule(&written, 14),
+            of_rule(&person("jansen", "anna", 5), 14)
+        );
+    }
+
+    /// Ids are 1..=15 in order, names and key contexts are unique, and every
     /// context names its rule.
     #[test]
     fn rule_table_is_consistent() {
@@ -425,7 +521,7 @@ mod tests {
             );
             assert_eq!(rule_by_id(rule.id).map(|r| r.name), Some(rule.name));
         }
-        assert!(rule_by_id(RuleId(13)).is_none());
+        assert!(rule_by_id(RuleId(16)).is_none());
     }
 
     /// Canonical byte strings are injective: moving a boundary changes them.
@@ -450,7 +546,11 @@ mod tests {
                 given_name: Some(given.to_string()),
                 initial: Some("j".to_string()),
                 surname: Some(surname.to_string()),
-                surname_parts: vec![surname.to_string(), "jansen".to_string()],
+                surname_parts: vec![
+                    surname.to_string(),
+                    "jansen".to_string(),
+                    "bakker".to_string(),
+                ],
                 date_of_birth: chrono::NaiveDate::from_ymd_opt(1980, 3, 4)
                     .map(crate::encode::dates::BirthDate::Full),
                 postcode: Some("1234ab".to_string()),

@@ -82,8 +82,10 @@ pub struct Schema {
     pub(crate) record_id: String,
     /// Columns of the text fields, by field (absent when the export lacks them).
     pub(crate) text: TextColumns,
-    /// Column and format of the date of birth.
-    pub(crate) date_of_birth: Option<(String, DateFormat)>,
+    /// Column and format of the date of birth, and whether a cell that is
+    /// not a date counts as missing (`invalid = "missing"`) instead of making
+    /// the line malformed.
+    pub(crate) date_of_birth: Option<(String, DateFormat, bool)>,
     /// Event date source (required).
     pub(crate) event_date: EventDateSource,
     /// Event type source (required; never `Absent`).
@@ -165,6 +167,8 @@ struct FieldFile {
     format: Option<String>,
     map: Option<BTreeMap<String, String>>,
     default: Option<String>,
+    /// `date_of_birth` only: `"error"` (default) or `"missing"`.
+    invalid: Option<String>,
 }
 
 /// What a field may carry.
@@ -210,6 +214,9 @@ impl FieldFile {
         }
         if (self.map.is_some() || self.default.is_some()) && kind != Kind::Category {
             return misplaced("map/default", "category fields");
+        }
+        if self.invalid.is_some() && kind != Kind::Date {
+            return misplaced("invalid", "date_of_birth");
         }
         if self.value.is_some() && (self.map.is_some() || self.default.is_some()) {
             return Err(format!(
@@ -282,9 +289,19 @@ impl Schema {
             .date_of_birth
             .map(|s| -> Result<_, String> {
                 s.check_keys("date_of_birth", Kind::Date)?;
+                let invalid_is_missing = match s.invalid.as_deref() {
+                    None | Some("error") => false,
+                    Some("missing") => true,
+                    Some(other) => {
+                        return Err(format!(
+                            "fields.date_of_birth: invalid = {other:?}; use \"error\" or \"missing\""
+                        ));
+                    }
+                };
                 Ok((
                     s.column.unwrap_or_default(),
                     date_format(s.format.as_deref())?,
+                    invalid_is_missing,
                 ))
             })
             .transpose()?;
@@ -375,7 +392,7 @@ impl Schema {
                 .into_iter()
                 .filter_map(|(field, column)| column.as_deref().map(|c| (field, c))),
         );
-        if let Some((column, _)) = &self.date_of_birth {
+        if let Some((column, _, _)) = &self.date_of_birth {
             columns.push(("date_of_birth", column));
         }
         if let EventDateSource::Column(column, _) = &self.event_date {

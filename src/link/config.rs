@@ -4,7 +4,7 @@
 //! Everything that decides whether two records join is here or in the
 //! [`LinkModel`](super::LinkModel); the partition is a deterministic function
 //! of (record set, model, configuration). The defaults are the values
-//! documented in `docs/LINKAGE.md`, for match-key rules v1 of the encoder.
+//! documented in `docs/LINKAGE.md`, for match-key rule set 2 of the encoder.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,8 @@ use super::LinkError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleClass {
-    /// A register identifier (BSN or another register's id).
+    /// A register identifier: the checked national id (rule 1, BSN) or
+    /// another register's unchecked id (rule 13).
     Identifier,
     /// Name and full date of birth (plus more): rarely shared by two people.
     Strong,
@@ -106,8 +107,9 @@ pub struct LshSpec {
 pub struct LinkConfig {
     /// Every rule the encoder may send; a token of any other rule is refused.
     pub rules: Vec<RuleSpec>,
-    /// The rule whose tokens are national-id evidence (guard: two clusters
-    /// whose national ids differ are never joined).
+    /// The rule whose tokens are checked national ids (guard: two clusters
+    /// whose national ids differ are never joined). Unchecked register ids
+    /// (rule 13) are evidence only: no guard, no non-match anchor.
     pub national_id_rule: u16,
     /// Comparison groups of the Fellegi–Sunter model.
     pub comparisons: Vec<ComparisonSpec>,
@@ -126,8 +128,8 @@ pub struct LinkConfig {
     pub em_prior_pairs: f64,
     /// EM: treat pairs the deterministic stage links as labelled matches.
     pub em_anchor_deterministic: bool,
-    /// EM: treat pairs sharing a national id as matches and pairs whose
-    /// national ids differ as non-matches.
+    /// EM: treat pairs sharing a national id or a register id as matches,
+    /// and pairs whose (checked) national ids differ as non-matches.
     pub em_anchor_identifier: bool,
     /// EM: estimate u-probabilities only from known non-matches (pairs
     /// whose national ids differ) and the prior, m-probabilities and λ by EM.
@@ -146,7 +148,7 @@ pub struct LinkConfig {
 pub const MAX_KEYS_PER_RECORD: usize = 64;
 
 impl Default for LinkConfig {
-    /// Match-key rules v1 with the weights of `docs/LINKAGE.md`.
+    /// Match-key rule set 2 with the weights of `docs/LINKAGE.md`.
     fn default() -> Self {
         use RuleClass::*;
         let rule = |id: u16, name: &str, class: RuleClass| {
@@ -183,11 +185,25 @@ impl Default for LinkConfig {
                 rule(10, "name_yob_pob", Medium),
                 rule(11, "phonetic_surname_dob_sex", Weak),
                 rule(12, "given_surname_residence", Weak),
+                // Another register's id carries no check digit, so a typo
+                // gives two ids for one person: agreement is as decisive as a
+                // BSN's, a difference only evidence (penalty of a strong rule).
+                RuleSpec {
+                    penalty: 4.0,
+                    ..rule(13, "register_id", Identifier)
+                },
+                rule(14, "name_pair_dob", Strong),
+                // People move: a different address is no evidence against.
+                RuleSpec {
+                    penalty: 0.0,
+                    ..rule(15, "dob_address", Medium)
+                },
             ],
             national_id_rule: 1,
             comparisons: vec![
                 comparison("national_id", &[1], false),
-                comparison("name_dob", &[2, 6, 5, 3, 4, 7, 8, 11], true),
+                comparison("register_id", &[13], false),
+                comparison("name_dob", &[2, 6, 5, 14, 3, 4, 15, 7, 8, 11], true),
                 comparison("residence", &[9, 12], false),
                 comparison("birth_place", &[10], false),
             ],
@@ -324,13 +340,24 @@ impl RuleTable {
 mod tests {
     use super::*;
 
-    /// The v1 defaults pass the configuration check.
+    /// The defaults pass the configuration check and configure every rule
+    /// of the encoder's rule set, under its name, and no other.
     #[test]
     fn default_config_is_valid() {
-        let table = RuleTable::new(&LinkConfig::default()).unwrap();
-        assert_eq!(table.len(), 12);
+        let config = LinkConfig::default();
+        let table = RuleTable::new(&config).unwrap();
+        assert_eq!(table.len(), crate::encode::RULES.len());
+        for (spec, rule) in config.rules.iter().zip(crate::encode::RULES) {
+            assert_eq!((spec.id, spec.name.as_str()), (rule.id.0, rule.name));
+            assert_eq!(
+                format!("{:?}", spec.class),
+                format!("{:?}", rule.class),
+                "class of rule {}",
+                spec.id
+            );
+        }
         assert_eq!(table.index(1), Some(0));
-        assert_eq!(table.index(13), None);
+        assert_eq!(table.index(16), None);
     }
 
     /// A configuration file names only what it changes; the rest is default.

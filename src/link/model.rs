@@ -529,23 +529,35 @@ pub(crate) fn fit(
     // treated as matches; pairs whose national ids differ as non-matches.
     // Without anchors EM tends to split clean from erroneous matches, since
     // true non-matches are scarce among candidate pairs.
-    let identifier = config.em_anchor_identifier.then(|| {
+    // (comparison, whether a disagreement is a known non-match): the checked
+    // national id both ways, an unchecked register id only when it agrees.
+    let identifiers: Vec<(usize, bool)> = if config.em_anchor_identifier {
         config
             .comparisons
             .iter()
-            .position(|c| c.rules == [config.national_id_rule] && !c.with_dice)
-    });
+            .enumerate()
+            .filter_map(|(g, c)| match c.rules[..] {
+                [rule] if !c.with_dice => {
+                    let class = config.rules.iter().find(|r| r.id == rule)?.class;
+                    (class == RuleClass::Identifier).then_some((g, rule == config.national_id_rule))
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let patterns: Vec<(Vec<Option<u32>>, f64, Option<f64>)> = histogram
         .counts
         .iter()
         .map(|(&key, &n)| {
             let levels = scorer.decode(key / 2);
             let mut anchor = (key & 1 == 1 && config.em_anchor_deterministic).then_some(1.0);
-            if let Some(Some(g)) = identifier {
+            for &(g, conflict_is_non_match) in &identifiers {
                 match levels[g] {
                     Some(0) => anchor = Some(1.0),
-                    Some(_) => anchor = Some(0.0),
-                    None => {}
+                    Some(_) if conflict_is_non_match => anchor = Some(0.0),
+                    _ => {}
                 }
             }
             (levels, n as f64, anchor)

@@ -24,9 +24,10 @@ pub const RECORD_REF_BYTES: usize = 32;
 pub const TOKEN_BYTES: usize = 32;
 /// Bytes of a Bloom encoding (1024 bits).
 pub const BLOOM_BYTES: usize = crate::encode::BLOOM_BITS / 8;
-/// Most tokens one record may carry: 12 rules × 4 tokens at most; with the
-/// linkage's Bloom LSH band keys this stays within the linkage's 64 keys per
-/// record.
+/// Most tokens one record may carry. Rule set 2 gives at most 17 (four of
+/// rule 6, one of each other rule); 48 leaves room for later rule sets and,
+/// with the linkage's Bloom LSH band keys, stays within the linkage's 64 keys
+/// per record.
 pub const MAX_TOKENS_PER_RECORD: usize = 48;
 /// The earliest event date accepted.
 pub const EARLIEST_EVENT_DATE: (i32, u32, u32) = (1900, 1, 1);

@@ -43,9 +43,21 @@ event_type = { column = "type", map = { A = "assault" } }
 role = { column = "role", map = { V = "victim" } }
 "#;
 
-/// The encoder for hand-made persons.
+/// The encoder for hand-made persons; national ids are another register's
+/// (`national_id_check = "none"`: rule 13, no check digit).
 pub fn encoder() -> Encoder {
     let schema = Schema::from_toml(SCHEMA).expect("test schema");
+    Encoder::new(&secret(), &schema)
+}
+
+/// The encoder for hand-made persons with Dutch BSNs (the 11-proef; rule 1).
+#[allow(dead_code)] // not every test crate that shares this module uses it
+pub fn encoder_bsn() -> Encoder {
+    let schema = Schema::from_toml(&SCHEMA.replace(
+        r#"national_id_check = "none""#,
+        r#"national_id_check = "bsn""#,
+    ))
+    .expect("test schema");
     Encoder::new(&secret(), &schema)
 }
 
