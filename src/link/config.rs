@@ -140,7 +140,8 @@ pub struct LinkConfig {
     /// and pairs whose (checked) national ids differ as non-matches.
     pub em_anchor_identifier: bool,
     /// EM: estimate u-probabilities only from known non-matches (pairs
-    /// whose national ids differ) and the prior, m-probabilities and λ by EM.
+    /// whose checked national ids differ) and the prior, m-probabilities and
+    /// λ by EM. Without checked ids u stays the prior's.
     pub em_u_from_conflicts: bool,
     /// Guard: a blocking key shared by more than this many distinct records
     /// is quarantined (creates no candidates, counts as missing).
@@ -309,6 +310,9 @@ impl RuleTable {
             if !(p > 0.0 && p < 1.0) {
                 return bad(format!("posterior threshold {p} outside (0, 1)"));
             }
+        }
+        if config.prior_term_floor.is_nan() || config.prior_term_floor == f64::INFINITY {
+            return bad("prior term floor must be a number or -inf (no floor)".into());
         }
         if config.loose_posterior > config.default_posterior {
             return bad("the loose posterior must not exceed the default posterior".into());

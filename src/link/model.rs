@@ -12,7 +12,8 @@
 //! specific rule the pair agrees on, as in Splink's comparison levels — and
 //! crosses the name/date comparison with the Dice bin of the Bloom encodings,
 //! which encode the same fields. Conditional independence is assumed only
-//! between comparisons (identifier, name and date, residence, place of birth).
+//! between comparisons (national id, register id, name and date, residence,
+//! place of birth).
 //!
 //! The m- and u-probabilities are estimated by EM (Winkler 1988; Jaro 1989)
 //! over a histogram of the candidate pairs' patterns, so a fit costs time in
@@ -220,6 +221,30 @@ fn normalise(levels: &mut [LevelModel]) {
     }
 }
 
+/// The silver label of an agreement pattern for EM (`docs/LINKAGE.md`,
+/// "EM"): 0 (a known non-match) when a checked national id differs, which
+/// wins over everything, as in the national-id guard; else 1 (a known match)
+/// when an identifier agrees or the deterministic stage links the pair; else
+/// none. `identifiers` lists (comparison index, whether it is the checked
+/// national id); level 0 of an identifier comparison is its agreement.
+fn silver_label(
+    levels: &[Option<u32>],
+    identifiers: &[(usize, bool)],
+    deterministic: bool,
+) -> Option<f64> {
+    let level = |g: usize| levels.get(g).copied().flatten();
+    if identifiers
+        .iter()
+        .any(|&(g, checked)| checked && matches!(level(g), Some(l) if l > 0))
+    {
+        Some(0.0)
+    } else if deterministic || identifiers.iter().any(|&(g, _)| level(g) == Some(0)) {
+        Some(1.0)
+    } else {
+        None
+    }
+}
+
 /// Match weight threshold (bits) at which the posterior match probability is
 /// `posterior`, given the match proportion `lambda`:
 /// `log2((1-λ)/λ) + log2(p/(1-p))`, with the prior term no lower than
@@ -229,6 +254,25 @@ fn threshold_for(lambda: f64, posterior: f64, floor: f64) -> f64 {
 }
 
 impl LinkModel {
+    /// A model saved by an earlier run, made ready for `config`: `None` when
+    /// its comparisons do not have the shape `config` implies (a model of
+    /// another rule set or configuration, which the caller replaces by the
+    /// prior until the next full job), otherwise the model with both
+    /// thresholds recomputed from its λ under `config`'s posteriors and
+    /// [`LinkConfig::prior_term_floor`] (a saved model keeps the thresholds
+    /// of the configuration it was fitted under).
+    pub fn for_config(mut self, config: &LinkConfig) -> Option<LinkModel> {
+        Scorer::new(config, &self).ok()?;
+        self.default_threshold = threshold_for(
+            self.lambda,
+            config.default_posterior,
+            config.prior_term_floor,
+        );
+        self.loose_threshold =
+            threshold_for(self.lambda, config.loose_posterior, config.prior_term_floor);
+        Some(self)
+    }
+
     /// The documented prior model for a configuration (used before any full
     /// job has run): λ = 0.3 and the level priors of `docs/LINKAGE.md`.
     ///
@@ -530,12 +574,13 @@ pub(crate) fn fit(
         return Ok(start.clone());
     }
     // Silver labels anchor the two classes (docs/LINKAGE.md, "EM"): pairs the
-    // deterministic stage links, and pairs that share a national id, are
-    // treated as matches; pairs whose national ids differ as non-matches.
+    // deterministic stage links, and pairs that share a national or register
+    // id, are treated as matches; pairs whose checked national ids differ as
+    // non-matches.
     // Without anchors EM tends to split clean from erroneous matches, since
     // true non-matches are scarce among candidate pairs.
-    // (comparison, whether a disagreement is a known non-match): the checked
-    // national id both ways, an unchecked register id only when it agrees.
+    // (comparison, whether it is the checked national id): the checked id
+    // anchors both ways, an unchecked register id only when it agrees.
     let identifiers: Vec<(usize, bool)> = if config.em_anchor_identifier {
         config
             .comparisons
@@ -557,14 +602,8 @@ pub(crate) fn fit(
         .iter()
         .map(|(&key, &n)| {
             let levels = scorer.decode(key / 2);
-            let mut anchor = (key & 1 == 1 && config.em_anchor_deterministic).then_some(1.0);
-            for &(g, conflict_is_non_match) in &identifiers {
-                match levels[g] {
-                    Some(0) => anchor = Some(1.0),
-                    Some(_) if conflict_is_non_match => anchor = Some(0.0),
-                    _ => {}
-                }
-            }
+            let deterministic = key & 1 == 1 && config.em_anchor_deterministic;
+            let anchor = silver_label(&levels, &identifiers, deterministic);
             (levels, n as f64, anchor)
         })
         .collect();
@@ -592,7 +631,9 @@ pub(crate) fn fit(
         for (levels, n, anchor) in &patterns {
             let post = anchor.unwrap_or_else(|| posterior(lambda, &m, &u, levels));
             total_m += n * post;
-            // With `em_u_from_conflicts`, only known non-matches inform u.
+            // With `em_u_from_conflicts`, only known non-matches inform u
+            // (none without checked ids: u then stays the prior's, which
+            // measured better than EM's u on FEBRL, docs/LINKAGE.md).
             let u_weight = match (config.em_u_from_conflicts, anchor) {
                 (false, _) => n * (1.0 - post),
                 (true, Some(a)) if *a == 0.0 => *n,
@@ -735,6 +776,48 @@ fn expected_quality(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Silver labels: a differing checked id is a non-match whatever else
+    /// agrees; a differing register id (unchecked) labels nothing; any
+    /// agreeing identifier or a deterministic link is a match.
+    #[test]
+    fn silver_labels_follow_the_guard() {
+        // Comparison 0: the checked national id; 1: the register id.
+        let ids = [(0, true), (1, false)];
+        let label = |national, register, deterministic| {
+            silver_label(&[national, register, Some(3)], &ids, deterministic)
+        };
+        assert_eq!(label(Some(1), None, true), Some(0.0));
+        assert_eq!(label(Some(1), Some(0), false), Some(0.0));
+        assert_eq!(label(None, Some(1), false), None);
+        assert_eq!(label(None, Some(1), true), Some(1.0));
+        assert_eq!(label(None, Some(0), false), Some(1.0));
+        assert_eq!(label(Some(0), None, false), Some(1.0));
+        assert_eq!(label(None, None, false), None);
+        // The order of the comparisons does not matter.
+        let swapped = [(1, false), (0, true)];
+        assert_eq!(
+            silver_label(&[Some(1), Some(0)], &swapped, false),
+            Some(0.0)
+        );
+    }
+
+    /// A saved model of another configuration's shape is refused (the
+    /// server then starts from the prior); one of the same shape gets the
+    /// current floor.
+    #[test]
+    fn a_saved_model_is_refitted_to_the_configuration() {
+        let config = LinkConfig::default();
+        let mut saved = LinkModel::prior(&config).unwrap();
+        saved.lambda = 0.995;
+        saved.default_threshold = (0.005f64 / 0.995).log2();
+        let ready = saved.clone().for_config(&config).unwrap();
+        assert_eq!(ready.default_threshold, 0.0);
+        assert!((ready.loose_threshold + 9f64.log2()).abs() < 1e-9);
+        let mut other_rule_set = config.clone();
+        other_rule_set.comparisons.remove(1);
+        assert!(saved.for_config(&other_rule_set).is_none());
+    }
 
     /// The prior term of the thresholds is floored: with nearly every
     /// candidate pair a match (λ = 0.995) the default threshold is 0 bits,

@@ -26,7 +26,7 @@ pub const DEFAULT_PKI_DIR: &str = "certs";
 /// Default maximum records per batch.
 pub const DEFAULT_MAX_BATCH_RECORDS: usize = 10_000;
 /// Default maximum gRPC message size in bytes (16 MiB: 10,000 records of
-/// 12 tokens and a Bloom encoding take about 6 MiB).
+/// 14 tokens and a Bloom encoding take about 7 MiB).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Settings as given by one source; `None` means "not set here".

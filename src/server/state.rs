@@ -364,6 +364,21 @@ pub(crate) fn load(store: &Store, config: LinkConfig) -> Result<Loaded, ServiceE
             })?),
             None => None,
         };
+    // A model of another rule set or configuration (after an upgrade) does
+    // not fit: start from the prior until the next full job.
+    let model = match model {
+        Some(saved) => {
+            let ready = saved.for_config(&config);
+            if ready.is_none() {
+                tracing::warn!(
+                    "the saved linkage model does not fit the configured rules and \
+                     comparisons; linking with the prior model until the next full job"
+                );
+            }
+            ready
+        }
+        None => None,
+    };
     let (index, delta) = LinkIndex::restore(
         config,
         model,
