@@ -169,6 +169,26 @@ async fn each_validation_rule_names_its_field_and_stores_nothing() {
         ("record_ref", Box::new(|r| r.record_ref.truncate(31))),
         ("tokens[0].hash", Box::new(|r| r.tokens[0].hash.push(1))),
         ("tokens[1].rule", Box::new(|r| r.tokens[1].rule = 99)),
+        // A second token of rule 2 (one per rule, except rule 6).
+        (
+            "tokens[2].rule",
+            Box::new(|r| {
+                let mut second = r.tokens[0].clone();
+                second.hash[0] ^= 1;
+                r.tokens.push(second);
+            }),
+        ),
+        // A checked national id and a register id in one record.
+        (
+            "tokens",
+            Box::new(|r| {
+                for rule in [1, 13] {
+                    let mut id = r.tokens[0].clone();
+                    id.rule = rule;
+                    r.tokens.push(id);
+                }
+            }),
+        ),
         ("bloom", Box::new(|r| r.bloom.truncate(100))),
         (
             "tokens",

@@ -1,7 +1,9 @@
 //! Complete validation of an incoming batch before anything is stored.
 //!
 //! Every rule of issue 5 lives here: lengths of record refs, tokens and Bloom
-//! encodings, rule ids known to the rule set, event date in a sane range and
+//! encodings, rule ids known to the rule set and no more tokens of a rule
+//! than it gives (`docs/ENCODING.md` §6; a checked national id and a
+//! register id never together), event date in a sane range and
 //! not in the future, vocabulary terms, no duplicate ref inside the batch, and
 //! at least one token or a Bloom encoding per record. The first failure
 //! rejects the whole batch with a message naming the record index and field;
@@ -12,7 +14,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 
 use super::error::ServiceError;
-use crate::encode::{MAX_TOKENS_PER_RULE, RULES, RuleId};
+use crate::encode::{RULES, RuleId};
 use crate::pb::v1 as pb;
 use crate::store::StoredRecord;
 use crate::vocab::{AgeBand, EventType, Region, ResidenceStatus, Role, Sex};
@@ -150,9 +152,9 @@ fn validate_record(
     let mut tokens = Vec::with_capacity(record.tokens.len());
     let mut per_rule = [0usize; 256];
     for (t, token) in record.tokens.iter().enumerate() {
-        let rule = u16::try_from(token.rule)
+        let spec = u16::try_from(token.rule)
             .ok()
-            .filter(|r| crate::encode::rules::rule_by_id(RuleId(*r)).is_some())
+            .and_then(|r| crate::encode::rules::rule_by_id(RuleId(r)))
             .ok_or_else(|| {
                 invalid(
                     index,
@@ -166,13 +168,19 @@ fn validate_record(
                     ),
                 )
             })?;
+        let rule = spec.id.0;
         let slot = &mut per_rule[usize::from(rule).min(255)];
         *slot += 1;
-        if *slot > MAX_TOKENS_PER_RULE {
+        // `docs/ENCODING.md` §6: one token per rule, except rule 6 (one per
+        // surname part).
+        if *slot > spec.max_tokens {
             return Err(invalid(
                 index,
                 &format!("tokens[{t}].rule"),
-                format!("more than {MAX_TOKENS_PER_RULE} tokens of rule {rule}"),
+                format!(
+                    "more than {} token(s) of rule {rule} ({})",
+                    spec.max_tokens, spec.name
+                ),
             ));
         }
         let hash: [u8; 32] = token.hash.as_slice().try_into().map_err(|_| {
@@ -183,6 +191,16 @@ fn validate_record(
             )
         })?;
         tokens.push((rule, hash));
+    }
+
+    // One national id per record: a checked one (rule 1) or another
+    // register's (rule 13), never both.
+    if per_rule[1] > 0 && per_rule[13] > 0 {
+        return Err(invalid(
+            index,
+            "tokens",
+            "both a national id (rule 1) and a register id (rule 13); a record has one national id",
+        ));
     }
 
     let bloom = match record.bloom.len() {
