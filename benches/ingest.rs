@@ -2,8 +2,12 @@
 //! synthetic registrations concurrently over mTLS on loopback to a real
 //! `veilink serve` process (durable, linked receipts), next to raw sled
 //! writing the same keys and values in the same batches with a flush per
-//! batch, in the same run. Reports records/s for both and the server's peak
-//! RSS (VmHWM from /proc).
+//! batch, in the same run. Reports records/s for both, the server's peak
+//! RSS (VmHWM from /proc), and where the CPU time went: the benchmark
+//! process (raw sled; the three client streams), the server process and its
+//! threads by name (user + system time from `/proc/PID/stat` and
+//! `/proc/PID/task/TID/stat`, in µs of CPU per record), against the
+//! machine's cores × wall time.
 //!
 //! Not a criterion bench: one run of each is the measurement.
 //!
@@ -153,6 +157,48 @@ fn raw_sled(dir: &Path, work: &[(String, Vec<EncodedBatch>)]) -> (u64, Duration)
     (count, start.elapsed())
 }
 
+/// `/proc` reports CPU times in USER_HZ ticks, 100 per second on Linux
+/// (`man 5 proc`, `sysconf(_SC_CLK_TCK)`).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// User + system CPU seconds of a process (all its threads) or of one
+/// thread, from a `/proc/.../stat` file (fields 14 and 15, `man 5 proc`),
+/// with the thread's name (field 2). `None` when the file is gone.
+fn cpu_of(stat_path: &str) -> Option<(String, f64)> {
+    let text = std::fs::read_to_string(stat_path).ok()?;
+    // The name is in parentheses and may hold spaces; fields follow the last ')'.
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let name = text[open + 1..close].to_string();
+    let fields: Vec<&str> = text[close + 2..].split_whitespace().collect();
+    // fields[0] is field 3 (state); utime is field 14, stime field 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((name, (utime + stime) / TICKS_PER_SECOND))
+}
+
+/// CPU seconds of process `pid` (all threads, also those that ended).
+fn process_cpu(pid: &str) -> f64 {
+    cpu_of(&format!("/proc/{pid}/stat")).map_or(0.0, |(_, s)| s)
+}
+
+/// CPU seconds of the live threads of `pid`, summed per thread name
+/// (tokio's workers share one name), largest first.
+fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
+    let mut by_name: std::collections::BTreeMap<String, f64> = Default::default();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let path = format!("{}/stat", task.path().display());
+            if let Some((name, seconds)) = cpu_of(&path) {
+                *by_name.entry(name).or_default() += seconds;
+            }
+        }
+    }
+    let mut out: Vec<_> = by_name.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
+
 fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -185,7 +231,9 @@ fn main() {
         prepared.elapsed().as_secs_f64()
     );
 
+    let raw_cpu_before = process_cpu("self");
     let (raw_count, raw_time) = raw_sled(&dir.join("raw-sled"), &work);
+    let raw_cpu = process_cpu("self") - raw_cpu_before;
     let raw_rate = raw_count as f64 / raw_time.as_secs_f64();
 
     let pki = dir.join("pki");
@@ -219,6 +267,10 @@ fn main() {
     let url = format!("https://{addr}");
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server_pid = child.id();
+    let server_cpu_before = process_cpu(&server_pid.to_string());
+    let threads_before = thread_cpu(server_pid);
+    let client_cpu_before = process_cpu("self");
     let started = Instant::now();
     let acknowledged: u64 = runtime.block_on(async {
         let mut tasks = Vec::new();
@@ -269,6 +321,18 @@ fn main() {
         sum
     });
     let elapsed = started.elapsed();
+    let client_cpu = process_cpu("self") - client_cpu_before;
+    let server_cpu = process_cpu(&server_pid.to_string()) - server_cpu_before;
+    let threads: Vec<(String, f64)> = thread_cpu(server_pid)
+        .into_iter()
+        .map(|(name, after)| {
+            let before = threads_before
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(0.0, |(_, s)| *s);
+            (name, after - before)
+        })
+        .collect();
     let rate = acknowledged as f64 / elapsed.as_secs_f64();
     let rss = peak_rss_kib(child.id());
     let _ = Command::new("kill")
@@ -290,4 +354,24 @@ fn main() {
     );
     println!("  end to end / raw sled: {:.0}%", 100.0 * rate / raw_rate);
     println!("  server peak RSS: {:.0} MiB", rss as f64 / 1024.0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let per_record = |seconds: f64, records: u64| 1e6 * seconds / records.max(1) as f64;
+    println!(
+        "  CPU, raw sled: {raw_cpu:.2}s = {:.1} µs per record ({:.2} of {cores} cores over its wall time)",
+        per_record(raw_cpu, raw_count),
+        raw_cpu / raw_time.as_secs_f64()
+    );
+    println!(
+        "  CPU, end to end: server {server_cpu:.2}s = {:.1} µs per record, clients {client_cpu:.2}s = {:.1} µs per record; {:.2} of {cores} cores over its wall time",
+        per_record(server_cpu, acknowledged),
+        per_record(client_cpu, acknowledged),
+        (server_cpu + client_cpu) / elapsed.as_secs_f64()
+    );
+    for (name, seconds) in threads.iter().filter(|(_, s)| *s >= 0.01) {
+        println!(
+            "    server thread {name:<16} {seconds:7.2}s = {:5.1} µs per record, busy {:3.0}% of the wall time",
+            per_record(*seconds, acknowledged),
+            100.0 * seconds / elapsed.as_secs_f64()
+        );
+    }
 }

@@ -359,6 +359,57 @@ async fn replays_return_the_original_receipt_across_restarts() {
     server.stop().await;
 }
 
+/// The batches of one stream reach the writer while the ones before them
+/// are still being committed (the committer runs a batch's transaction while
+/// the writer links the next): a batch id sent twice in a row is answered as
+/// a replay of the first, and refs sent again in the next batch are
+/// corrections, not second records. After a restart the names are rebuilt
+/// from the store and a ref is still recognised.
+#[tokio::test]
+async fn batches_still_being_committed_are_recognised() {
+    let pki = TestPki::new();
+    let server = RunningServer::start(pki.config()).await;
+    let first = batch(1, (0..200).map(record).collect());
+    let second = batch(2, (150..250).map(record).collect());
+    let (receipts, result) = submit(
+        &server,
+        &pki.pki(),
+        "care",
+        vec![first.clone(), first, second.clone(), second],
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(receipts.len(), 4);
+    assert!(!receipts[0].replayed);
+    assert_eq!((receipts[0].accepted, receipts[0].corrected), (200, 0));
+    assert!(
+        receipts[1].replayed,
+        "a batch id sent twice was stored twice"
+    );
+    assert_eq!(receipts[1].audit_index, receipts[0].audit_index);
+    assert_eq!(receipts[1].committed_at, receipts[0].committed_at);
+    assert!(!receipts[2].replayed);
+    assert_eq!((receipts[2].accepted, receipts[2].corrected), (100, 50));
+    assert!(receipts[3].replayed);
+    assert_eq!(receipts[3].audit_index, receipts[2].audit_index);
+    let status = service_status(&server, &pki.pki()).await;
+    assert_eq!(status.records, 250);
+    server.stop().await;
+
+    let server = RunningServer::start(pki.config()).await;
+    let (receipts, result) = submit(
+        &server,
+        &pki.pki(),
+        "care",
+        vec![batch(3, vec![record(0), record(250)])],
+    )
+    .await;
+    result.unwrap();
+    assert_eq!((receipts[0].accepted, receipts[0].corrected), (2, 1));
+    assert_eq!(service_status(&server, &pki.pki()).await.records, 251);
+    server.stop().await;
+}
+
 /// One agency cannot withdraw another's records: its refs count as not
 /// found, and the other agency's records and persons are unchanged; the
 /// owner can withdraw them.

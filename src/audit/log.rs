@@ -663,6 +663,11 @@ impl StagedAppend {
     pub fn into_state(self) -> LogState {
         self.state
     }
+
+    /// The state the log will be in once this append is committed.
+    pub fn state(&self) -> &LogState {
+        &self.state
+    }
 }
 
 impl LogSource for LogTrees {

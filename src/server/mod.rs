@@ -31,6 +31,7 @@ mod analysis;
 mod audit;
 mod intake;
 mod linkage;
+mod names;
 mod state;
 mod writer;
 
@@ -123,6 +124,8 @@ pub struct Server {
     jobs: Arc<JobBoard>,
     interrupted: Vec<JobStatus>,
     startup_delta: LinkDelta,
+    /// Stored record refs and committed batch ids, handed to the writer.
+    names: names::RecordNames,
 }
 
 impl Server {
@@ -153,6 +156,7 @@ impl Server {
             jobs: Arc::new(jobs),
             interrupted,
             startup_delta: loaded.delta,
+            names: loaded.names,
         })
     }
 
@@ -186,6 +190,7 @@ impl Server {
             self.jobs.clone(),
             self.config.encoding_fingerprint,
             self.startup_delta,
+            self.names,
             self.interrupted,
             log_key,
         )?;

@@ -14,6 +14,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use chrono::NaiveDate;
 
 use super::error::ServiceError;
+use super::names::RecordNames;
 use crate::link::{
     IdSource, LinkConfig, LinkDelta, LinkIndex, LinkModel, LinkRecord, PersonId, QuarantinedKey,
     StoredPerson,
@@ -328,6 +329,8 @@ pub(crate) struct Loaded {
     /// Persons the rebuild changed relative to the stored persons (empty
     /// unless the configuration changed); the writer persists and logs it.
     pub delta: LinkDelta,
+    /// The stored records' refs and the committed batch ids, for the writer.
+    pub names: RecordNames,
 }
 
 /// Rebuilds the linkage state from the store: every record, the stored
@@ -335,15 +338,25 @@ pub(crate) struct Loaded {
 pub(crate) fn load(store: &Store, config: LinkConfig) -> Result<Loaded, ServiceError> {
     let mut records = Vec::new();
     let mut events = HashMap::new();
+    let mut names = RecordNames::default();
     for item in store.tree(TreeName::Records).iter() {
         let (_, value) = item.map_err(StoreError::from)?;
         let (key, record) = decode_record_row(&value)?;
+        names.insert(key, record.seq);
         events.insert(record.seq, EventRow::of(key.agency, &record));
         records.push(LinkRecord {
             seq: record.seq,
             tokens: record.tokens,
             bloom: record.bloom,
         });
+    }
+    for item in store.tree(TreeName::Batches).iter() {
+        let (key, _) = item.map_err(StoreError::from)?;
+        let key = <[u8; 34]>::try_from(key.as_ref()).map_err(|_| StoreError::Corrupt {
+            tree: "batches",
+            message: "a key is not 34 bytes".into(),
+        })?;
+        names.add_batch(key);
     }
     let mut persons = Vec::new();
     for item in store.tree(TreeName::Persons).iter() {
@@ -391,6 +404,7 @@ pub(crate) fn load(store: &Store, config: LinkConfig) -> Result<Loaded, ServiceE
     Ok(Loaded {
         linkage: Linkage { index, events },
         delta,
+        names,
     })
 }
 

@@ -4,24 +4,41 @@
 //! Handlers validate requests in parallel and send a [`WriteRequest`]; the
 //! writer, one at a time: checks idempotency and the project fingerprint,
 //! links the records in memory, stages the transparency-log entries, and
-//! commits everything in ONE sled transaction ([`Store::commit`]). The reply
-//! then goes to the flusher task, which answers only after an fsync that
-//! started after the commit (`flush_async`); commits that arrive during a
-//! flush share the next one (group commit). After each flush the checkpoint
-//! task signs the durable tree head, at most once a second.
+//! has everything committed in ONE sled transaction ([`Store::commit`]). The
+//! reply then goes to the flusher task, which answers only after an fsync
+//! that started after the commit (`flush_async`); commits that arrive during
+//! a flush share the next one (group commit). After each flush the
+//! checkpoint task signs the durable tree head, at most once a second.
+//!
+//! **Batches are pipelined.** A batch's transaction is run by a second
+//! thread, the committer, while the writer links the next batch: linking
+//! and the sled commit each took about half of the writer's time, and the
+//! writer was the one busy thread of the server (`BENCHMARKS.md` §5). The
+//! committer commits in the order the writer staged, so the log's entries
+//! and the store stay in step. The writer reads nothing from sled while it
+//! stages a batch (sled blocks reads during a transaction): refs, record
+//! names and batch ids come from its in-memory [`RecordNames`], which it
+//! updates as it stages, so a retried batch id or a corrected ref is
+//! recognised also while its first copy is still being committed. At most
+//! [`PIPELINE_DEPTH`] batches wait for the committer. Every other change (withdrawal,
+//! retention, job, report entry) first waits until the committer is idle
+//! and then commits on the writer thread, as before, so it reads a store
+//! that holds every earlier change.
 //!
 //! A commit failure leaves memory ahead of the store; the writer then stops
-//! taking writes (every later write answers `UNAVAILABLE`) and the server
-//! must be restarted, which rebuilds memory from the store.
+//! taking writes (every later write answers `UNAVAILABLE`, also batches
+//! staged after the failed one) and the server must be restarted, which
+//! rebuilds memory from the store.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::ServiceError;
 use super::jobs::{JobBoard, JobStatus, trigger_name};
+use super::names::RecordNames;
 use super::state::{
     AgencyCodes, EventRow, Linkage, LinkageWrite, SharedLinkage, encode_person, read_lock,
     write_lock,
@@ -32,13 +49,13 @@ use crate::audit::entry::{
     self as entry, BatchReceipt, JobCounts, JobOutcome, JobPhase, JobRecord, JobTrigger,
     LinkDecision, LinkKind, LogEntry, Retention, Withdrawal,
 };
-use crate::audit::log::{LogState, stage_append};
+use crate::audit::log::{LogState, StagedAppend, stage_append};
 use crate::link::{ChangeKind, JobOptions, LinkDelta, LinkRecord, PersonId};
 use crate::pb::v1 as pb;
 use crate::store::codec::{RecordKey, StoredReceipt, batch_key};
 use crate::store::{
     META_FINGERPRINT, META_LINK_MODEL, META_NEXT_SEQ, Store, StoreError, TreeName, WriteSet,
-    decode_record_row, decode_seq, encode_record_row, record_row_key,
+    decode_record_row, encode_record_row,
 };
 
 /// One validated batch of an agency.
@@ -79,8 +96,104 @@ pub(crate) enum WriteRequest {
 /// An agency id with record refs of that agency.
 type AgencyRefs = (String, Vec<[u8; 32]>);
 
-/// A reply that waits for the next fsync.
-type Pending = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A reply that waits for the next fsync: `Ok` once the change is durable,
+/// the error when the commit or the flush failed.
+type Pending = Box<dyn FnOnce(Result<(), ServiceError>) + Send>;
+
+/// Batches the writer may have staged for the committer beyond the one being
+/// committed. Two keep both threads busy; more would only let memory run
+/// further ahead of the store.
+pub(crate) const PIPELINE_DEPTH: usize = 2;
+
+/// A change staged by the writer for the committer.
+struct StagedCommit {
+    /// 1, 2, … in staging order.
+    id: u64,
+    /// The store writes.
+    writes: WriteSet,
+    /// The log append, if the change logs anything.
+    log: Option<StagedAppend>,
+    /// The log state once this change is committed (for the checkpoints).
+    state: LogState,
+    /// The answer, sent after the flush that follows the commit.
+    reply: Pending,
+}
+
+/// How far the committer got, shared by the writer and the committer.
+#[derive(Default)]
+struct CommitProgress {
+    state: Mutex<CommitState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct CommitState {
+    /// Every staged change up to this id is committed (or refused after a failure).
+    done: u64,
+    /// Why the committer stopped committing, if it did.
+    failed: Option<String>,
+}
+
+impl CommitProgress {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CommitState> {
+        // The state is two plain fields; a panic elsewhere leaves it valid.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn failed(&self) -> Option<String> {
+        self.lock().failed.clone()
+    }
+    fn finish(&self, id: u64, failure: Option<String>) {
+        let mut state = self.lock();
+        state.done = id;
+        if state.failed.is_none() {
+            state.failed = failure;
+        }
+        self.changed.notify_all();
+    }
+    /// Blocks until every change up to `id` is done; the failure, if any.
+    fn wait_for(&self, id: u64) -> Option<String> {
+        let mut state = self.lock();
+        while state.done < id {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.failed.clone()
+    }
+}
+
+/// The committer thread: commits staged changes in order, hands their
+/// replies to the flusher, and after a failure refuses every later change.
+fn committer(
+    store: Store,
+    staged: std::sync::mpsc::Receiver<StagedCommit>,
+    progress: Arc<CommitProgress>,
+    flusher: mpsc::UnboundedSender<(Pending, LogState)>,
+) {
+    for change in staged {
+        let result = match progress.failed() {
+            Some(reason) => Err(reason),
+            None if change.writes.is_empty() && change.log.is_none() => Ok(()),
+            None => store
+                .commit(&change.writes, change.log.as_ref())
+                .map_err(|e| {
+                    tracing::error!(error = %e, "commit failed; stopping writes until restart");
+                    format!("commit failed: {e}")
+                }),
+        };
+        let failure = match result {
+            Ok(()) => {
+                let _ = flusher.send((change.reply, change.state));
+                None
+            }
+            Err(reason) => {
+                (change.reply)(Err(ServiceError::Unavailable(format!(
+                    "writes are stopped: {reason}"
+                ))));
+                Some(reason)
+            }
+        };
+        progress.finish(change.id, failure);
+    }
+}
 
 /// Handles for talking to the writer.
 #[derive(Clone)]
@@ -134,11 +247,20 @@ struct Writer {
     counters: HashMap<Vec<u8>, u64>,
     flusher: mpsc::UnboundedSender<(Pending, LogState)>,
     failed: Option<String>,
+    /// Staged batches for the committer (`None` once the writer stops).
+    staged: Option<std::sync::mpsc::SyncSender<StagedCommit>>,
+    /// How far the committer got.
+    progress: Arc<CommitProgress>,
+    /// The id of the last staged change.
+    submitted: u64,
+    /// Stored (and staged) record refs and batch ids.
+    names: RecordNames,
 }
 
 /// The writer's thread and its background tasks, awaited at shutdown: the
-/// thread ends when the last [`WriterHandle`] is dropped, the flusher after
-/// the thread, the checkpoint task (after a last checkpoint) after the flusher.
+/// thread ends when the last [`WriterHandle`] is dropped (after the
+/// committer thread, which it joins), the flusher after the thread, the
+/// checkpoint task (after a last checkpoint) after the flusher.
 pub(crate) struct WriterTasks {
     /// The writer thread.
     pub thread: std::thread::JoinHandle<()>,
@@ -146,10 +268,12 @@ pub(crate) struct WriterTasks {
     pub background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Starts the writer thread, the flusher and the checkpoint task. First it
-/// stores what the startup found: `startup`, the delta of the rebuild (only
-/// non-empty when the linkage configuration changed), and `interrupted`,
-/// jobs that were running when the server stopped (marked failed and logged).
+/// Starts the writer thread, its committer thread, the flusher and the
+/// checkpoint task. First it stores what the startup found: `startup`, the
+/// delta of the rebuild (only non-empty when the linkage configuration
+/// changed), and `interrupted`, jobs that were running when the server
+/// stopped (marked failed and logged). `names` are the stored records' refs
+/// and the committed batch ids, read at startup.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start(
     store: Store,
@@ -158,6 +282,7 @@ pub(crate) fn start(
     jobs: Arc<JobBoard>,
     configured_fingerprint: Option<[u8; 32]>,
     startup: LinkDelta,
+    names: RecordNames,
     interrupted: Vec<JobStatus>,
     key: LogKey,
 ) -> Result<(WriterHandle, WriterTasks), ServiceError> {
@@ -176,6 +301,15 @@ pub(crate) fn start(
     ];
 
     let (tx, mut rx) = mpsc::channel::<WriteRequest>(64);
+    let (staged_tx, staged_rx) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
+    let progress = Arc::new(CommitProgress::default());
+    let committer_thread = {
+        let (store, progress, flusher) = (store.clone(), progress.clone(), flush_tx.clone());
+        std::thread::Builder::new()
+            .name("veilink-commit".into())
+            .spawn(move || committer(store, staged_rx, progress, flusher))
+            .map_err(|e| ServiceError::Internal(format!("cannot start the committer: {e}")))?
+    };
     let mut writer = Writer {
         store,
         linkage,
@@ -188,6 +322,10 @@ pub(crate) fn start(
         counters: HashMap::new(),
         flusher: flush_tx,
         failed: None,
+        staged: Some(staged_tx),
+        progress,
+        submitted: 0,
+        names,
     };
     if !startup.changes.is_empty() {
         writer.persist_startup_delta(&startup)?;
@@ -200,6 +338,11 @@ pub(crate) fn start(
         .spawn(move || {
             while let Some(request) = rx.blocking_recv() {
                 writer.handle(request);
+            }
+            // The committer ends once it has committed what was staged.
+            drop(writer);
+            if committer_thread.join().is_err() {
+                tracing::error!("the committer thread panicked");
             }
         })
         .map_err(|e| ServiceError::Internal(format!("cannot start the writer: {e}")))?;
@@ -223,7 +366,7 @@ async fn flusher(
         }
         let result = store.flush().await.map_err(|e| {
             tracing::error!(error = %e, "flush failed");
-            "the store could not be made durable".to_string()
+            "the store could not be made durable"
         });
         if result.is_ok() {
             // The last state in the group is the newest committed before the flush.
@@ -232,7 +375,7 @@ async fn flusher(
             }
         }
         for (reply, _) in group {
-            reply(result.clone());
+            reply(result.map_err(|m| ServiceError::Internal(m.into())));
         }
     }
 }
@@ -288,6 +431,14 @@ async fn checkpointer(store: Store, key: LogKey, mut durable: watch::Receiver<Lo
 
 impl Writer {
     fn handle(&mut self, request: WriteRequest) {
+        if self.failed.is_none() {
+            self.failed = self.progress.failed();
+        }
+        // Only batches are pipelined; everything else sees a store that holds
+        // every earlier change.
+        if self.failed.is_none() && !matches!(request, WriteRequest::Batch(..)) {
+            self.failed = self.wait_for_commits();
+        }
         if let Some(reason) = &self.failed {
             let error = ServiceError::Unavailable(format!("writes are stopped: {reason}"));
             match request {
@@ -309,7 +460,7 @@ impl Writer {
             WriteRequest::Log(entries, reply) => {
                 match self.commit(WriteSet::new(), entries, Vec::new()) {
                     Ok((first, state)) => self.after_flush(state, move |r| {
-                        let _ = reply.send(r.map(|()| first).map_err(ServiceError::Internal));
+                        let _ = reply.send(r.map(|()| first));
                     }),
                     Err(e) => drop(reply.send(Err(e))),
                 }
@@ -319,13 +470,71 @@ impl Writer {
         }
     }
 
-    /// Queues `reply` for after the next flush (with the log state it made durable).
+    /// Queues `reply` for after the next flush (with the log state it made
+    /// durable). Only for changes committed on this thread, which come after
+    /// [`Writer::wait_for_commits`].
     fn after_flush(
         &self,
         state: LogState,
-        reply: impl FnOnce(Result<(), String>) + Send + 'static,
+        reply: impl FnOnce(Result<(), ServiceError>) + Send + 'static,
     ) {
         let _ = self.flusher.send((Box::new(reply), state));
+    }
+
+    /// Waits until the committer has committed every staged change; the
+    /// reason it stopped, if it did.
+    fn wait_for_commits(&self) -> Option<String> {
+        self.progress.wait_for(self.submitted)
+    }
+
+    /// Hands a change to the committer: stages its log entries on the log
+    /// state (which from now on counts them), and queues `reply` for after
+    /// the flush that follows its commit. Blocks while [`PIPELINE_DEPTH`]
+    /// changes wait.
+    ///
+    /// # Errors
+    /// The entries cannot be encoded, or the committer has stopped; `reply`
+    /// has then been answered with the error, and the caller stops writes
+    /// (memory may already hold the change).
+    fn stage(
+        &mut self,
+        writes: WriteSet,
+        entries: Vec<LogEntry>,
+        reply: Pending,
+    ) -> Result<(), ServiceError> {
+        let log = if entries.is_empty() {
+            None
+        } else {
+            match stage_append(&self.log, &entries) {
+                Ok(log) => Some(log),
+                Err(e) => {
+                    reply(Err(ServiceError::Internal(e.to_string())));
+                    return Err(ServiceError::Internal(e.to_string()));
+                }
+            }
+        };
+        if let Some(log) = &log {
+            // The committer commits in staging order or refuses everything
+            // after a failure, so the next change is staged on this state.
+            self.log = log.state().clone();
+        }
+        self.submitted += 1;
+        let change = StagedCommit {
+            id: self.submitted,
+            writes,
+            log,
+            state: self.log.clone(),
+            reply,
+        };
+        let message = "the committer has stopped; restart the server";
+        let Some(staged) = &self.staged else {
+            (change.reply)(Err(ServiceError::Unavailable(message.into())));
+            return Err(ServiceError::Unavailable(message.into()));
+        };
+        staged.send(change).map_err(|unsent| {
+            (unsent.0.reply)(Err(ServiceError::Unavailable(message.into())));
+            ServiceError::Unavailable(message.into())
+        })
     }
 
     fn counter(&mut self, what: &str, agency: u16) -> Result<u64, ServiceError> {
@@ -398,15 +607,26 @@ impl Writer {
         }
     }
 
+    /// Stages a batch for the committer; its receipt is answered after the
+    /// flush that follows its commit. A replayed batch id stages nothing to
+    /// write, so its stored receipt is answered once the first copy is durable.
     fn batch(
         &mut self,
         batch: BatchWrite,
         reply: oneshot::Sender<Result<pb::BatchReceipt, ServiceError>>,
     ) {
         match self.try_batch(batch) {
-            Ok((receipt, state)) => self.after_flush(state, move |r| {
-                let _ = reply.send(r.map(|()| receipt).map_err(ServiceError::Internal));
-            }),
+            Ok((receipt, writes, entries)) => {
+                let answer: Pending = Box::new(move |r| {
+                    let _ = reply.send(r.map(|()| receipt));
+                });
+                if let Err(e) = self.stage(writes, entries, answer) {
+                    if self.failed.is_none() {
+                        tracing::error!(error = %e, "a batch could not be staged; stopping writes until restart");
+                        self.failed = Some(format!("a batch could not be staged: {e}"));
+                    }
+                }
+            }
             Err(e) => {
                 let _ = reply.send(Err(e));
             }
@@ -414,25 +634,37 @@ impl Writer {
     }
 
     /// Checks a batch without side effects (replay, fingerprint), then
-    /// applies it. Once memory starts to change, any failure stops writes.
+    /// applies it to memory: the receipt, the store writes and the log
+    /// entries to commit. Once memory starts to change, any failure stops
+    /// writes.
     fn try_batch(
         &mut self,
         batch: BatchWrite,
-    ) -> Result<(pb::BatchReceipt, LogState), ServiceError> {
+    ) -> Result<(pb::BatchReceipt, WriteSet, Vec<LogEntry>), ServiceError> {
         let known_code = self.read_agencies()?.code(&batch.agency);
         if let Some(agency) = known_code {
-            // Idempotency: a committed batch id answers its original receipt.
+            // Idempotency: a committed (or staged) batch id answers its
+            // original receipt, read once its first copy is committed.
             let key = batch_key(agency, &batch.batch_id);
-            let stored = self
-                .store
-                .tree(TreeName::Batches)
-                .get(key)
-                .map_err(StoreError::from)?;
-            if let Some(stored) = stored {
+            if self.names.has_batch(&key) {
+                if let Some(reason) = self.wait_for_commits() {
+                    return Err(ServiceError::Unavailable(format!(
+                        "writes are stopped: {reason}"
+                    )));
+                }
+                let stored = self
+                    .store
+                    .tree(TreeName::Batches)
+                    .get(key)
+                    .map_err(StoreError::from)?
+                    .ok_or_else(|| {
+                        ServiceError::Internal("a committed batch has no receipt".into())
+                    })?;
                 let stored = StoredReceipt::decode(&stored)?;
                 return Ok((
                     receipt_message(&batch.batch_id, &stored, true),
-                    self.log.clone(),
+                    WriteSet::new(),
+                    Vec::new(),
                 ));
             }
         }
@@ -455,7 +687,7 @@ impl Writer {
         &mut self,
         batch: BatchWrite,
         first_batch: bool,
-    ) -> Result<(pb::BatchReceipt, LogState), ServiceError> {
+    ) -> Result<(pb::BatchReceipt, WriteSet, Vec<LogEntry>), ServiceError> {
         let mut writes = WriteSet::new();
         let agency = self
             .write_agencies()?
@@ -471,18 +703,12 @@ impl Writer {
         let mut rows = Vec::with_capacity(batch.records.len());
         let mut new_records = 0i64;
         let mut fresh: HashMap<u64, RecordKey> = HashMap::new();
-        let refs_tree = self.store.tree(TreeName::RecordRefs).clone();
         for record in batch.records {
             let record_key = RecordKey {
                 agency,
                 record_ref: record.record_ref,
             };
-            let existing = refs_tree
-                .get(record_key.to_bytes())
-                .map_err(StoreError::from)?
-                .map(|v| decode_seq(&v))
-                .transpose()?;
-            let seq = match existing {
+            let seq = match self.names.seq_of(&record_key) {
                 Some(old_seq) => {
                     corrected += 1;
                     replaced.push(old_seq);
@@ -497,6 +723,7 @@ impl Writer {
                         record_key.to_bytes().to_vec(),
                         seq.to_be_bytes().to_vec(),
                     );
+                    self.names.insert(record_key, seq);
                     seq
                 }
             };
@@ -557,11 +784,18 @@ impl Writer {
             committed_at_ms: now_ms,
         };
         writes.put(TreeName::Batches, key.to_vec(), stored.encode());
-        let (_, state) = self.commit(writes, vec![receipt_entry], decisions)?;
+        self.names.add_batch(key);
+        let mut entries = Vec::with_capacity(decisions.len() + 1);
+        entries.push(receipt_entry);
+        entries.extend(decisions);
         if first_batch {
             self.fingerprint = Some(batch.fingerprint);
         }
-        Ok((receipt_message(&batch.batch_id, &stored, false), state))
+        Ok((
+            receipt_message(&batch.batch_id, &stored, false),
+            writes,
+            entries,
+        ))
     }
 
     fn write_linkage(&self) -> Result<LinkageWrite<'_>, ServiceError> {
@@ -573,7 +807,7 @@ impl Writer {
     }
 
     /// The (agency id, ref) of a record by sequence number: from `fresh`
-    /// (records of the change being committed) or the store.
+    /// (records of the change being committed) or the stored names.
     fn record_key_of(
         &self,
         seq: u64,
@@ -581,15 +815,10 @@ impl Writer {
     ) -> Result<entry::RecordKey, ServiceError> {
         let key = match fresh.get(&seq) {
             Some(key) => *key,
-            None => {
-                let bytes = self
-                    .store
-                    .tree(TreeName::Records)
-                    .get(seq.to_be_bytes())
-                    .map_err(StoreError::from)?
-                    .ok_or_else(|| ServiceError::Internal(format!("record {seq} has no key")))?;
-                record_row_key(&bytes)?
-            }
+            None => self
+                .names
+                .key_of(seq)
+                .ok_or_else(|| ServiceError::Internal(format!("record {seq} has no key")))?,
         };
         let agencies = self.read_agencies()?;
         Ok(entry::RecordKey {
@@ -668,7 +897,7 @@ impl Writer {
     ) {
         match self.try_withdraw(agency_name, refs, None) {
             Ok((response, Some(state))) => self.after_flush(state, move |r| {
-                let _ = reply.send(r.map(|()| response).map_err(ServiceError::Internal));
+                let _ = reply.send(r.map(|()| response));
             }),
             Ok((response, None)) => {
                 let _ = reply.send(Ok(response));
@@ -704,14 +933,8 @@ impl Writer {
             if withdrawn_refs.contains(record_ref) {
                 continue;
             }
-            match self
-                .store
-                .tree(TreeName::RecordRefs)
-                .get(key.to_bytes())
-                .map_err(StoreError::from)?
-            {
-                Some(value) => {
-                    let seq = decode_seq(&value)?;
+            match self.names.seq_of(&key) {
+                Some(seq) => {
                     writes.delete(TreeName::RecordRefs, key.to_bytes().to_vec());
                     writes.delete(TreeName::Records, seq.to_be_bytes().to_vec());
                     seqs.push(seq);
@@ -734,6 +957,12 @@ impl Writer {
         );
         match applied {
             Ok((first, state)) => {
+                for record_ref in &withdrawn_refs {
+                    self.names.remove(&RecordKey {
+                        agency,
+                        record_ref: *record_ref,
+                    });
+                }
                 response.audit_index = first;
                 Ok((response, Some(state)))
             }
