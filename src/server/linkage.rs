@@ -20,7 +20,6 @@ use crate::audit::entry::JobTrigger;
 use crate::pb::v1 as pb;
 use crate::pki::Role;
 use crate::store::codec::RecordKey;
-use crate::store::{StoreError, TreeName, decode_seq};
 
 /// Entries per `LinkageMapChunk`.
 pub const MAP_CHUNK: usize = 10_000;
@@ -179,14 +178,9 @@ impl pb::linkage_server::Linkage for LinkageService {
                 let record = match code {
                     Some(agency) => {
                         let key = RecordKey { agency, record_ref };
-                        self.state
-                            .store
-                            .tree(TreeName::RecordRefs)
-                            .get(key.to_bytes())
-                            .map_err(|e| ServiceError::from(StoreError::from(e)))?
-                            .map(|v| decode_seq(&v).map(|seq| (key, seq)))
-                            .transpose()
-                            .map_err(ServiceError::from)?
+                        read_lock(&self.state.names, "record names")?
+                            .seq_of(&key)
+                            .map(|seq| (key, seq))
                     }
                     None => None,
                 };
@@ -221,29 +215,19 @@ impl pb::linkage_server::Linkage for LinkageService {
                 }
                 return;
             }
-            let tree = state.store.tree(TreeName::RecordRefs).clone();
-            let iter = match own_code {
-                Some(code) => tree.scan_prefix(code.to_be_bytes()),
-                None => tree.iter(),
-            };
-            let mut chunk = Vec::with_capacity(MAP_CHUNK);
-            for item in iter {
-                let parsed = item
-                    .map_err(StoreError::from)
-                    .and_then(|(k, v)| Ok((RecordKey::from_bytes(&k)?, decode_seq(&v)?)));
-                match parsed {
-                    Ok(entry) => chunk.push(entry),
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(ServiceError::from(e).into()));
-                        return;
-                    }
-                }
-                if chunk.len() == MAP_CHUNK && !send(std::mem::take(&mut chunk)) {
+            // A copy of the (agency, ref, seq) list in key order, so the
+            // names' lock is not held while the chunks are sent.
+            let records = match read_lock(&state.names, "record names") {
+                Ok(names) => names.records_of(own_code),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.into()));
                     return;
                 }
-            }
-            if !chunk.is_empty() {
-                send(chunk);
+            };
+            for chunk in records.chunks(MAP_CHUNK) {
+                if !send(chunk.to_vec()) {
+                    return;
+                }
             }
         });
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(

@@ -105,6 +105,8 @@ pub(crate) struct ServiceState {
     pub(crate) linkage: Arc<SharedLinkage>,
     /// Agency codes.
     pub(crate) agencies: Arc<RwLock<AgencyCodes>>,
+    /// Stored record refs ↔ sequence numbers (the ref index).
+    pub(crate) names: names::SharedNames,
     /// Job history and the running job.
     pub(crate) jobs: Arc<JobBoard>,
     /// The operator's disclosure rules.
@@ -124,8 +126,8 @@ pub struct Server {
     jobs: Arc<JobBoard>,
     interrupted: Vec<JobStatus>,
     startup_delta: LinkDelta,
-    /// Stored record refs and committed batch ids, handed to the writer.
-    names: names::RecordNames,
+    /// Stored record refs and committed batch ids (the ref index).
+    names: names::SharedNames,
 }
 
 impl Server {
@@ -156,7 +158,7 @@ impl Server {
             jobs: Arc::new(jobs),
             interrupted,
             startup_delta: loaded.delta,
-            names: loaded.names,
+            names: Arc::new(RwLock::new(loaded.names)),
         })
     }
 
@@ -190,7 +192,7 @@ impl Server {
             self.jobs.clone(),
             self.config.encoding_fingerprint,
             self.startup_delta,
-            self.names,
+            self.names.clone(),
             self.interrupted,
             log_key,
         )?;
@@ -201,6 +203,7 @@ impl Server {
             writer,
             linkage: self.linkage,
             agencies: self.agencies,
+            names: self.names,
             jobs: self.jobs,
             disclosure: self.config.disclosure,
             verifier_key,

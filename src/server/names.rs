@@ -1,6 +1,7 @@
-//! The writer's in-memory index of what the store names: which record ref of
-//! an agency has which sequence number (and back), and which batch ids were
-//! committed.
+//! The in-memory index of what the store names: which record ref of an
+//! agency has which sequence number (and back), and which batch ids were
+//! committed. It is the only ref index: the store keeps each record's ref in
+//! its `records` row and nowhere else (layout 4, `docs/STORAGE.md`).
 //!
 //! The writer stages a batch while the committer thread runs the previous
 //! batch's sled transaction (`server/writer.rs`). sled 0.34 lets no read
@@ -9,17 +10,25 @@
 //! wait for every commit and the two threads would take turns instead of
 //! working side by side. The writer therefore answers "is this ref a
 //! correction?", "is this batch id a replay?" and "which ref has record
-//! `seq`?" from this index, which it keeps in step with what it stages. It is
-//! rebuilt from the `records` and `batches` trees at startup
-//! ([`super::state::load`]), like the linkage index.
+//! `seq`?" from this index, which it keeps in step with what it stages; the
+//! linkage map export reads it too. It is rebuilt from the `records` and
+//! `batches` trees at startup ([`super::state::load`]), like the linkage
+//! index, and shared as [`SharedNames`]. Like the linkage index it runs
+//! ahead of the store by the batches the committer has not committed yet.
 //!
-//! Memory: about 100 bytes per stored record (a hash map entry of the
-//! 34-byte key and its 8-byte sequence number, and a 36-byte slot per
-//! sequence number), and about 50 bytes per committed batch.
+//! Memory: 100–180 bytes per stored record (a 48-byte hash map entry of
+//! the 34-byte key and its 8-byte sequence number, in a table 1.1–2.3 times
+//! the entries; a 36-byte slot per sequence number, in a vector up to twice
+//! as long), and 40–80 bytes per committed batch.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 use crate::store::codec::RecordKey;
+
+/// The names, shared by the writer (which changes them) and the handlers
+/// that export the linkage map (which read them).
+pub(crate) type SharedNames = Arc<RwLock<RecordNames>>;
 
 /// Record keys ↔ sequence numbers, and the committed batch keys
 /// (agency code ‖ batch id, [`crate::store::codec::batch_key`]).
@@ -82,6 +91,20 @@ impl RecordNames {
         self.batches.insert(key);
     }
 
+    /// The records of `agency` (of every agency for `None`) with their
+    /// sequence numbers, ordered by agency code and then ref bytes (the
+    /// order of the 34-byte keys). A copy: 48 bytes per record.
+    pub(crate) fn records_of(&self, agency: Option<u16>) -> Vec<(RecordKey, u64)> {
+        let mut out: Vec<(RecordKey, u64)> = self
+            .by_key
+            .iter()
+            .filter(|(key, _)| agency.is_none_or(|a| key.agency == a))
+            .map(|(key, seq)| (*key, *seq))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Number of records named.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -119,6 +142,31 @@ mod tests {
         assert_eq!(names.key_of(99), None);
         names.remove(&key(1, 7));
         assert_eq!(names.len(), 1);
+    }
+
+    /// An agency's records come in key order (agency code, then ref bytes),
+    /// and only its own.
+    #[test]
+    fn records_of_an_agency_are_its_own_in_key_order() {
+        let mut names = RecordNames::default();
+        names.insert(key(2, 9), 1);
+        names.insert(key(1, 8), 2);
+        names.insert(key(2, 3), 3);
+        assert_eq!(
+            names.records_of(Some(2)),
+            vec![(key(2, 3), 3), (key(2, 9), 1)]
+        );
+        assert_eq!(
+            names.records_of(None),
+            vec![(key(1, 8), 2), (key(2, 3), 3), (key(2, 9), 1)]
+        );
+        assert!(names.records_of(Some(5)).is_empty());
+        let bytes: Vec<_> = names
+            .records_of(None)
+            .iter()
+            .map(|(k, _)| k.to_bytes())
+            .collect();
+        assert!(bytes.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -329,7 +329,7 @@ pub(crate) struct Loaded {
     /// Persons the rebuild changed relative to the stored persons (empty
     /// unless the configuration changed); the writer persists and logs it.
     pub delta: LinkDelta,
-    /// The stored records' refs and the committed batch ids, for the writer.
+    /// The stored records' refs and the committed batch ids (the ref index).
     pub names: RecordNames,
 }
 

@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::ServiceError;
 use super::jobs::{JobBoard, JobStatus, trigger_name};
-use super::names::RecordNames;
+use super::names::{RecordNames, SharedNames};
 use super::state::{
     AgencyCodes, EventRow, Linkage, LinkageWrite, SharedLinkage, encode_person, read_lock,
     write_lock,
@@ -254,7 +254,7 @@ struct Writer {
     /// The id of the last staged change.
     submitted: u64,
     /// Stored (and staged) record refs and batch ids.
-    names: RecordNames,
+    names: SharedNames,
 }
 
 /// The writer's thread and its background tasks, awaited at shutdown: the
@@ -282,7 +282,7 @@ pub(crate) fn start(
     jobs: Arc<JobBoard>,
     configured_fingerprint: Option<[u8; 32]>,
     startup: LinkDelta,
-    names: RecordNames,
+    names: SharedNames,
     interrupted: Vec<JobStatus>,
     key: LogKey,
 ) -> Result<(WriterHandle, WriterTasks), ServiceError> {
@@ -646,7 +646,7 @@ impl Writer {
             // Idempotency: a committed (or staged) batch id answers its
             // original receipt, read once its first copy is committed.
             let key = batch_key(agency, &batch.batch_id);
-            if self.names.has_batch(&key) {
+            if read_lock(&self.names, "record names")?.has_batch(&key) {
                 if let Some(reason) = self.wait_for_commits() {
                     return Err(ServiceError::Unavailable(format!(
                         "writes are stopped: {reason}"
@@ -703,12 +703,14 @@ impl Writer {
         let mut rows = Vec::with_capacity(batch.records.len());
         let mut new_records = 0i64;
         let mut fresh: HashMap<u64, RecordKey> = HashMap::new();
+        let names_lock = self.names.clone();
+        let mut names = write_lock(&names_lock, "record names")?;
         for record in batch.records {
             let record_key = RecordKey {
                 agency,
                 record_ref: record.record_ref,
             };
-            let seq = match self.names.seq_of(&record_key) {
+            let seq = match names.seq_of(&record_key) {
                 Some(old_seq) => {
                     corrected += 1;
                     replaced.push(old_seq);
@@ -718,12 +720,7 @@ impl Writer {
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     new_records += 1;
-                    writes.put(
-                        TreeName::RecordRefs,
-                        record_key.to_bytes().to_vec(),
-                        seq.to_be_bytes().to_vec(),
-                    );
-                    self.names.insert(record_key, seq);
+                    names.insert(record_key, seq);
                     seq
                 }
             };
@@ -742,6 +739,8 @@ impl Writer {
                 bloom: stored.bloom,
             });
         }
+        // Released before the decisions read the names.
+        drop(names);
         writes.put(
             TreeName::Meta,
             META_NEXT_SEQ,
@@ -784,7 +783,7 @@ impl Writer {
             committed_at_ms: now_ms,
         };
         writes.put(TreeName::Batches, key.to_vec(), stored.encode());
-        self.names.add_batch(key);
+        write_lock(&self.names, "record names")?.add_batch(key);
         let mut entries = Vec::with_capacity(decisions.len() + 1);
         entries.push(receipt_entry);
         entries.extend(decisions);
@@ -812,11 +811,11 @@ impl Writer {
         &self,
         seq: u64,
         fresh: &HashMap<u64, RecordKey>,
+        names: &RecordNames,
     ) -> Result<entry::RecordKey, ServiceError> {
         let key = match fresh.get(&seq) {
             Some(key) => *key,
-            None => self
-                .names
+            None => names
                 .key_of(seq)
                 .ok_or_else(|| ServiceError::Internal(format!("record {seq} has no key")))?,
         };
@@ -836,6 +835,7 @@ impl Writer {
         batch_id: Option<[u8; 32]>,
         fresh: &HashMap<u64, RecordKey>,
     ) -> Result<Vec<LogEntry>, ServiceError> {
+        let names = read_lock(&self.names, "record names")?;
         let mut out = Vec::new();
         for delta in deltas {
             for change in &delta.changes {
@@ -850,15 +850,15 @@ impl Writer {
                 let records = change
                     .records
                     .iter()
-                    .map(|seq| self.record_key_of(*seq, fresh))
+                    .map(|seq| self.record_key_of(*seq, fresh, &names))
                     .collect::<Result<Vec<_>, _>>()?;
                 let evidence = change
                     .evidence
                     .iter()
                     .map(|p| {
                         Ok(entry::PairEvidence {
-                            a: self.record_key_of(p.a, fresh)?,
-                            b: self.record_key_of(p.b, fresh)?,
+                            a: self.record_key_of(p.a, fresh, &names)?,
+                            b: self.record_key_of(p.b, fresh, &names)?,
                             rules: p.rules.clone(),
                             dice: p.dice.map(|d| {
                                 (f64::from(d) * 10_000.0).round().clamp(0.0, 10_000.0) as u16
@@ -933,9 +933,9 @@ impl Writer {
             if withdrawn_refs.contains(record_ref) {
                 continue;
             }
-            match self.names.seq_of(&key) {
+            let stored = read_lock(&self.names, "record names")?.seq_of(&key);
+            match stored {
                 Some(seq) => {
-                    writes.delete(TreeName::RecordRefs, key.to_bytes().to_vec());
                     writes.delete(TreeName::Records, seq.to_be_bytes().to_vec());
                     seqs.push(seq);
                     withdrawn_refs.insert(*record_ref);
@@ -957,8 +957,9 @@ impl Writer {
         );
         match applied {
             Ok((first, state)) => {
+                let mut names = write_lock(&self.names, "record names")?;
                 for record_ref in &withdrawn_refs {
-                    self.names.remove(&RecordKey {
+                    names.remove(&RecordKey {
                         agency,
                         record_ref: *record_ref,
                     });

@@ -254,16 +254,6 @@ pub fn record_row_key(bytes: &[u8]) -> Result<RecordKey, StoreError> {
     RecordKey::from_bytes(bytes.get(..34).unwrap_or(bytes))
 }
 
-/// Decodes a `record_refs` value: the record's seq (u64 BE).
-///
-/// # Errors
-/// [`StoreError::Corrupt`] when the value is not 8 bytes.
-pub fn decode_seq(bytes: &[u8]) -> Result<u64, StoreError> {
-    <[u8; 8]>::try_from(bytes)
-        .map(u64::from_be_bytes)
-        .map_err(|_| corrupt("record_refs", "a sequence number is not 8 bytes"))
-}
-
 /// A stored batch receipt (tree `batches`, key agency code ‖ batch id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReceipt {

@@ -23,8 +23,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use codec::{
-    RecordKey, StoredReceipt, StoredRecord, decode_record_row, decode_seq, encode_record_row,
-    record_row_key,
+    RecordKey, StoredReceipt, StoredRecord, decode_record_row, encode_record_row, record_row_key,
 };
 
 use crate::audit::AuditError;
@@ -97,8 +96,12 @@ const META_LAYOUT: &[u8] = b"layout";
 /// (before 2026-11-30) kept whole records under their ref; layout 2 keeps
 /// them in sequence order with a ref → seq index; layout 3 (from 2026-11-30)
 /// stores the audit log's leaf hashes in blocks of 16 and no Merkle nodes
-/// below level 4 (`docs/AUDIT.md`).
-pub const LAYOUT_VERSION: u64 = 3;
+/// below level 4 (`docs/AUDIT.md`); layout 4 (from 2026-12-01) drops the
+/// stored ref → seq index (`record_refs`), which the server keeps in memory.
+pub const LAYOUT_VERSION: u64 = 4;
+/// The tree of layouts 2 and 3 that layout 4 no longer has: agency code ‖
+/// record ref → seq.
+const LAYOUT_3_REFS: &[u8] = b"record_refs";
 /// Default size of sled's page cache in bytes (1 GiB, sled's own default).
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
@@ -109,9 +112,6 @@ pub enum TreeName {
     Meta,
     /// Agency id ↔ 16-bit agency code.
     Agencies,
-    /// Agency code ‖ record ref → record sequence number (u64 BE): the small
-    /// index that intake, withdrawals and the linkage map look refs up in.
-    RecordRefs,
     /// Record sequence number (u64 BE) → agency code ‖ record ref ‖ stored
     /// record ([`codec::encode_record_row`]): appended in sequence order.
     Records,
@@ -126,10 +126,9 @@ pub enum TreeName {
 }
 
 impl TreeName {
-    const ALL: [TreeName; 8] = [
+    const ALL: [TreeName; 7] = [
         TreeName::Meta,
         TreeName::Agencies,
-        TreeName::RecordRefs,
         TreeName::Records,
         TreeName::Batches,
         TreeName::Persons,
@@ -141,7 +140,6 @@ impl TreeName {
         match self {
             TreeName::Meta => "meta",
             TreeName::Agencies => "agencies",
-            TreeName::RecordRefs => "record_refs",
             TreeName::Records => "records",
             TreeName::Batches => "batches",
             TreeName::Persons => "persons",
@@ -292,7 +290,9 @@ impl Store {
         Ok(store)
     }
 
-    /// Records [`LAYOUT_VERSION`] in a store without records, or checks it.
+    /// Records [`LAYOUT_VERSION`] in a store without records, or checks it;
+    /// upgrades a layout-3 store in place (layout 4 is layout 3 without the
+    /// `record_refs` tree, which is dropped).
     fn check_layout(&self) -> Result<(), StoreError> {
         let meta = self.tree(TreeName::Meta);
         let found = match meta.get(META_LAYOUT)? {
@@ -312,6 +312,17 @@ impl Store {
             }
             None => 1,
         };
+        if found == 3 && LAYOUT_VERSION == 4 {
+            // Drop the index, then record the new layout: a crash between the
+            // two leaves layout 3 without `record_refs`, which upgrades again.
+            self.db.drop_tree(LAYOUT_3_REFS)?;
+            meta.insert(META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+            self.db.flush()?;
+            tracing::info!(
+                "store upgraded from layout 3 to 4: the ref index is now kept in memory"
+            );
+            return Ok(());
+        }
         if found != LAYOUT_VERSION {
             return Err(StoreError::Layout {
                 found,
@@ -508,5 +519,42 @@ mod tests {
         }
         let err = Store::open(&old).err().unwrap();
         assert!(matches!(err, StoreError::Layout { found: 1, .. }), "{err}");
+    }
+
+    /// A layout-3 store opens as layout 4: its `record_refs` tree is
+    /// dropped and the new layout recorded; its records stay.
+    #[test]
+    fn a_layout_3_store_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("layout-3");
+        {
+            let db = sled::open(&path).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert(META_LAYOUT, &3u64.to_be_bytes())
+                .unwrap();
+            db.open_tree("records")
+                .unwrap()
+                .insert(1u64.to_be_bytes(), vec![0u8; 40])
+                .unwrap();
+            db.open_tree(LAYOUT_3_REFS)
+                .unwrap()
+                .insert([0u8; 34], &1u64.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.get_u64(TreeName::Meta, META_LAYOUT).unwrap(),
+            LAYOUT_VERSION
+        );
+        assert!(
+            !store
+                .db
+                .tree_names()
+                .iter()
+                .any(|name| name.as_ref() == LAYOUT_3_REFS)
+        );
+        assert_eq!(store.tree(TreeName::Records).len(), 1);
     }
 }
