@@ -150,6 +150,16 @@ impl CommitProgress {
         }
         self.changed.notify_all();
     }
+    /// Marks the committer as gone (every change done, none committed any
+    /// more), so that no one waits for it in vain.
+    fn stop(&self) {
+        let mut state = self.lock();
+        state.done = u64::MAX;
+        if state.failed.is_none() {
+            state.failed = Some("the committer stopped".into());
+        }
+        self.changed.notify_all();
+    }
     /// Blocks until every change up to `id` is done; the failure, if any.
     fn wait_for(&self, id: u64) -> Option<String> {
         let mut state = self.lock();
@@ -168,6 +178,15 @@ fn committer(
     progress: Arc<CommitProgress>,
     flusher: mpsc::UnboundedSender<(Pending, LogState)>,
 ) {
+    /// Releases the writer from waiting when this thread ends, also by a
+    /// panic (after the writer dropped its end, nobody waits any more).
+    struct OnExit(Arc<CommitProgress>);
+    impl Drop for OnExit {
+        fn drop(&mut self) {
+            self.0.stop();
+        }
+    }
+    let _on_exit = OnExit(progress.clone());
     for change in staged {
         let result = match progress.failed() {
             Some(reason) => Err(reason),
@@ -247,8 +266,8 @@ struct Writer {
     counters: HashMap<Vec<u8>, u64>,
     flusher: mpsc::UnboundedSender<(Pending, LogState)>,
     failed: Option<String>,
-    /// Staged batches for the committer (`None` once the writer stops).
-    staged: Option<std::sync::mpsc::SyncSender<StagedCommit>>,
+    /// Staged batches for the committer.
+    staged: std::sync::mpsc::SyncSender<StagedCommit>,
     /// How far the committer got.
     progress: Arc<CommitProgress>,
     /// The id of the last staged change.
@@ -322,7 +341,7 @@ pub(crate) fn start(
         counters: HashMap::new(),
         flusher: flush_tx,
         failed: None,
-        staged: Some(staged_tx),
+        staged: staged_tx,
         progress,
         submitted: 0,
         names,
@@ -527,11 +546,7 @@ impl Writer {
             reply,
         };
         let message = "the committer has stopped; restart the server";
-        let Some(staged) = &self.staged else {
-            (change.reply)(Err(ServiceError::Unavailable(message.into())));
-            return Err(ServiceError::Unavailable(message.into()));
-        };
-        staged.send(change).map_err(|unsent| {
+        self.staged.send(change).map_err(|unsent| {
             (unsent.0.reply)(Err(ServiceError::Unavailable(message.into())));
             ServiceError::Unavailable(message.into())
         })
