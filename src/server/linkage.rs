@@ -178,8 +178,10 @@ impl pb::linkage_server::Linkage for LinkageService {
                 let record = match code {
                     Some(agency) => {
                         let key = RecordKey { agency, record_ref };
+                        let committed_below = self.state.writer.committed_below();
                         read_lock(&self.state.names, "record names")?
                             .seq_of(&key)
+                            .filter(|seq| *seq < committed_below)
                             .map(|seq| (key, seq))
                     }
                     None => None,
@@ -215,15 +217,18 @@ impl pb::linkage_server::Linkage for LinkageService {
                 }
                 return;
             }
-            // A copy of the (agency, ref, seq) list in key order, so the
-            // names' lock is not held while the chunks are sent.
-            let records = match read_lock(&state.names, "record names") {
-                Ok(names) => names.records_of(own_code),
+            // A copy of the committed records' (agency, ref, seq), sorted
+            // into key order once the names' lock is released (the writer
+            // waits for that lock while it stages a batch).
+            let committed_below = state.writer.committed_below();
+            let mut records = match read_lock(&state.names, "record names") {
+                Ok(names) => names.records_of(own_code, committed_below),
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e.into()));
                     return;
                 }
             };
+            records.sort_unstable();
             for chunk in records.chunks(MAP_CHUNK) {
                 if !send(chunk.to_vec()) {
                     return;

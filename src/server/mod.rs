@@ -15,7 +15,8 @@
 //! - `error`: the one mapping from service errors to gRPC status codes;
 //! - `validate`: complete validation of incoming records;
 //! - `state`: the in-memory state rebuilt from the store;
-//! - `writer`: the single writer, group commit and checkpoints;
+//! - `writer`: the single writer and its committer thread, group commit and
+//!   checkpoints; `names`: the in-memory ref index;
 //! - `jobs`: the job board and the schedules;
 //! - one module per gRPC service (`admin`, `intake`, `linkage`, `analysis`, `audit`).
 
@@ -97,7 +98,7 @@ pub(crate) struct ServiceState {
     pub(crate) store: Store,
     /// The effective settings.
     pub(crate) config: ServerConfig,
-    /// The single writer.
+    /// The single writer (and how far its committer got).
     pub(crate) writer: WriterHandle,
     /// BLAKE3 keyed with the server's re-keying key.
     pub(crate) rekey: blake3::Hasher,

@@ -1,6 +1,6 @@
 //! The in-memory index of what the store names: which record ref of an
 //! agency has which sequence number (and back), and which batch ids were
-//! committed. It is the only ref index: the store keeps each record's ref in
+//! committed or are staged for commit. It is the only ref index: the store keeps each record's ref in
 //! its `records` row and nowhere else (layout 4, `docs/STORAGE.md`).
 //!
 //! The writer stages a batch while the committer thread runs the previous
@@ -16,12 +16,16 @@
 //! index, and shared as [`SharedNames`]. Like the linkage index it runs
 //! ahead of the store by the batches the committer has not committed yet.
 //!
+//! The linkage-map export lists only records below the committer's
+//! high-water mark ([`super::writer::WriterHandle::committed_below`]), so it
+//! never shows a record whose batch is not committed.
+//!
 //! Memory: 100–180 bytes per stored record (a 48-byte hash map entry of
 //! the 34-byte key and its 8-byte sequence number, in a table 1.1–2.3 times
 //! the entries; a 36-byte slot per sequence number, in a vector up to twice
 //! as long), and 40–80 bytes per committed batch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::store::codec::RecordKey;
@@ -30,16 +34,18 @@ use crate::store::codec::RecordKey;
 /// that export the linkage map (which read them).
 pub(crate) type SharedNames = Arc<RwLock<RecordNames>>;
 
-/// Record keys ↔ sequence numbers, and the committed batch keys
-/// (agency code ‖ batch id, [`crate::store::codec::batch_key`]).
+/// Record keys ↔ sequence numbers, and the batch keys (agency code ‖ batch
+/// id, [`crate::store::codec::batch_key`]) with the writer's staging id of
+/// each (0 for batches committed before the server started).
 #[derive(Debug, Default)]
 pub(crate) struct RecordNames {
     /// (agency, ref) → seq.
     by_key: HashMap<RecordKey, u64>,
     /// seq → (agency, ref); `None` for sequence numbers of withdrawn records.
     by_seq: Vec<Option<RecordKey>>,
-    /// Agency code ‖ batch id of every committed batch.
-    batches: HashSet<[u8; 34]>,
+    /// Agency code ‖ batch id of every committed or staged batch → its
+    /// staging id (0: committed before this start).
+    batches: HashMap<[u8; 34], u64>,
 }
 
 impl RecordNames {
@@ -81,28 +87,26 @@ impl RecordNames {
         }
     }
 
-    /// Whether the batch key (agency code ‖ batch id) was committed (or staged).
-    pub(crate) fn has_batch(&self, key: &[u8; 34]) -> bool {
-        self.batches.contains(key)
+    /// The staging id of the batch key (agency code ‖ batch id) when it was
+    /// committed or staged: 0 for a batch committed before this start.
+    pub(crate) fn batch(&self, key: &[u8; 34]) -> Option<u64> {
+        self.batches.get(key).copied()
     }
 
-    /// Records the batch key as committed (or staged).
-    pub(crate) fn add_batch(&mut self, key: [u8; 34]) {
-        self.batches.insert(key);
+    /// Records the batch key as staged with id `staged` (0: committed at start).
+    pub(crate) fn add_batch(&mut self, key: [u8; 34], staged: u64) {
+        self.batches.insert(key, staged);
     }
 
-    /// The records of `agency` (of every agency for `None`) with their
-    /// sequence numbers, ordered by agency code and then ref bytes (the
-    /// order of the 34-byte keys). A copy: 48 bytes per record.
-    pub(crate) fn records_of(&self, agency: Option<u16>) -> Vec<(RecordKey, u64)> {
-        let mut out: Vec<(RecordKey, u64)> = self
-            .by_key
+    /// The records of `agency` (of every agency for `None`) with sequence
+    /// numbers below `seq_below`, unordered (sort them after releasing the
+    /// lock). A copy: 48 bytes per record.
+    pub(crate) fn records_of(&self, agency: Option<u16>, seq_below: u64) -> Vec<(RecordKey, u64)> {
+        self.by_key
             .iter()
-            .filter(|(key, _)| agency.is_none_or(|a| key.agency == a))
+            .filter(|(key, seq)| agency.is_none_or(|a| key.agency == a) && **seq < seq_below)
             .map(|(key, seq)| (*key, *seq))
-            .collect();
-        out.sort_unstable();
-        out
+            .collect()
     }
 
     /// Number of records named.
@@ -144,38 +148,41 @@ mod tests {
         assert_eq!(names.len(), 1);
     }
 
-    /// An agency's records come in key order (agency code, then ref bytes),
-    /// and only its own.
+    /// An agency gets only its own records, and only those below the
+    /// high-water mark; sorted, they are in key order (agency code, then ref
+    /// bytes), the order of the 34-byte keys.
     #[test]
-    fn records_of_an_agency_are_its_own_in_key_order() {
+    fn records_of_an_agency_are_its_own_below_the_mark() {
         let mut names = RecordNames::default();
         names.insert(key(2, 9), 1);
         names.insert(key(1, 8), 2);
         names.insert(key(2, 3), 3);
+        names.insert(key(2, 1), 4);
+        let sorted = |mut v: Vec<(RecordKey, u64)>| {
+            v.sort_unstable();
+            v
+        };
         assert_eq!(
-            names.records_of(Some(2)),
+            sorted(names.records_of(Some(2), 4)),
             vec![(key(2, 3), 3), (key(2, 9), 1)]
         );
-        assert_eq!(
-            names.records_of(None),
-            vec![(key(1, 8), 2), (key(2, 3), 3), (key(2, 9), 1)]
-        );
-        assert!(names.records_of(Some(5)).is_empty());
-        let bytes: Vec<_> = names
-            .records_of(None)
-            .iter()
-            .map(|(k, _)| k.to_bytes())
-            .collect();
+        let all = sorted(names.records_of(None, u64::MAX));
+        assert_eq!(all.len(), 4);
+        let bytes: Vec<_> = all.iter().map(|(k, _)| k.to_bytes()).collect();
         assert!(bytes.windows(2).all(|w| w[0] < w[1]));
+        assert!(names.records_of(Some(5), u64::MAX).is_empty());
     }
 
     #[test]
     fn batch_keys_are_remembered() {
         let mut names = RecordNames::default();
         let batch = crate::store::codec::batch_key(3, &[1; 32]);
-        assert!(!names.has_batch(&batch));
-        names.add_batch(batch);
-        assert!(names.has_batch(&batch));
-        assert!(!names.has_batch(&crate::store::codec::batch_key(4, &[1; 32])));
+        assert_eq!(names.batch(&batch), None);
+        names.add_batch(batch, 7);
+        assert_eq!(names.batch(&batch), Some(7));
+        assert_eq!(
+            names.batch(&crate::store::codec::batch_key(4, &[1; 32])),
+            None
+        );
     }
 }

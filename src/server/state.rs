@@ -20,7 +20,8 @@ use crate::link::{
     StoredPerson,
 };
 use crate::store::{
-    META_LINK_MODEL, Store, StoreError, StoredRecord, TreeName, WriteSet, decode_record_row,
+    META_LINK_MODEL, META_NEXT_SEQ, Store, StoreError, StoredRecord, TreeName, WriteSet,
+    decode_record_row,
 };
 use crate::vocab::{AgeBand, EventType, Region, ResidenceStatus, Role, Sex};
 
@@ -339,9 +340,21 @@ pub(crate) fn load(store: &Store, config: LinkConfig) -> Result<Loaded, ServiceE
     let mut records = Vec::new();
     let mut events = HashMap::new();
     let mut names = RecordNames::default();
+    let next_seq = store.get_u64(TreeName::Meta, META_NEXT_SEQ)?;
     for item in store.tree(TreeName::Records).iter() {
         let (_, value) = item.map_err(StoreError::from)?;
         let (key, record) = decode_record_row(&value)?;
+        // Every stored sequence number was handed out before `next_seq`.
+        if record.seq >= next_seq {
+            return Err(StoreError::Corrupt {
+                tree: "records",
+                message: format!(
+                    "record {} is not below the next sequence number {next_seq}",
+                    record.seq
+                ),
+            }
+            .into());
+        }
         names.insert(key, record.seq);
         events.insert(record.seq, EventRow::of(key.agency, &record));
         records.push(LinkRecord {
@@ -356,7 +369,7 @@ pub(crate) fn load(store: &Store, config: LinkConfig) -> Result<Loaded, ServiceE
             tree: "batches",
             message: "a key is not 34 bytes".into(),
         })?;
-        names.add_batch(key);
+        names.add_batch(key, 0);
     }
     let mut persons = Vec::new();
     for item in store.tree(TreeName::Persons).iter() {

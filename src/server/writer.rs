@@ -1,5 +1,6 @@
-//! The single writer: every change to the store goes through one thread, so
-//! linkage, the transparency log and the store never disagree.
+//! The single writer: every change to the store is decided on one thread,
+//! and committed in that order, so linkage, the transparency log and the
+//! store never disagree.
 //!
 //! Handlers validate requests in parallel and send a [`WriteRequest`]; the
 //! writer, one at a time: checks idempotency and the project fingerprint,
@@ -18,9 +19,12 @@
 //! and the store stay in step. The writer reads nothing from sled while it
 //! stages a batch (sled blocks reads during a transaction): refs, record
 //! names and batch ids come from its in-memory [`RecordNames`], which it
-//! updates as it stages, so a retried batch id or a corrected ref is
-//! recognised also while its first copy is still being committed. At most
-//! [`PIPELINE_DEPTH`] batches wait for the committer. Every other change (withdrawal,
+//! updates as it stages, and the counters are read once at start; so a
+//! retried batch id or a corrected ref is recognised also while its first
+//! copy is still being committed. At most [`PIPELINE_DEPTH`] batches wait
+//! for the committer. The committer publishes how far the committed records
+//! reach ([`WriterHandle::committed_below`]), so that readers of the
+//! in-memory names (the linkage-map export) list committed records only. Every other change (withdrawal,
 //! retention, job, report entry) first waits until the committer is idle
 //! and then commits on the writer thread, as before, so it reads a store
 //! that holds every earlier change.
@@ -115,6 +119,9 @@ struct StagedCommit {
     log: Option<StagedAppend>,
     /// The log state once this change is committed (for the checkpoints).
     state: LogState,
+    /// Every record of this and earlier changes has a sequence number
+    /// below this.
+    seq_below: u64,
     /// The answer, sent after the flush that follows the commit.
     reply: Pending,
 }
@@ -132,6 +139,8 @@ struct CommitState {
     done: u64,
     /// Why the committer stopped committing, if it did.
     failed: Option<String>,
+    /// Every record with a sequence number below this is committed.
+    seq_below: u64,
 }
 
 impl CommitProgress {
@@ -142,22 +151,24 @@ impl CommitProgress {
     fn failed(&self) -> Option<String> {
         self.lock().failed.clone()
     }
-    fn finish(&self, id: u64, failure: Option<String>) {
+    /// Change `id` is done: committed up to `seq_below` without `failure`.
+    fn finish(&self, id: u64, seq_below: u64, failure: Option<String>) {
         let mut state = self.lock();
         state.done = id;
-        if state.failed.is_none() {
-            state.failed = failure;
+        match failure {
+            None => state.seq_below = state.seq_below.max(seq_below),
+            Some(reason) => {
+                state.failed.get_or_insert(reason);
+            }
         }
         self.changed.notify_all();
     }
     /// Marks the committer as gone (every change done, none committed any
     /// more), so that no one waits for it in vain.
-    fn stop(&self) {
+    fn stop(&self, reason: &str) {
         let mut state = self.lock();
         state.done = u64::MAX;
-        if state.failed.is_none() {
-            state.failed = Some("the committer stopped".into());
-        }
+        state.failed.get_or_insert_with(|| reason.to_string());
         self.changed.notify_all();
     }
     /// Blocks until every change up to `id` is done; the failure, if any.
@@ -183,7 +194,12 @@ fn committer(
     struct OnExit(Arc<CommitProgress>);
     impl Drop for OnExit {
         fn drop(&mut self) {
-            self.0.stop();
+            if std::thread::panicking() {
+                tracing::error!("the committer thread panicked; stopping writes until restart");
+                self.0.stop("the committer panicked");
+            } else {
+                self.0.stop("the committer stopped");
+            }
         }
     }
     let _on_exit = OnExit(progress.clone());
@@ -210,7 +226,7 @@ fn committer(
                 Some(reason)
             }
         };
-        progress.finish(change.id, failure);
+        progress.finish(change.id, change.seq_below, failure);
     }
 }
 
@@ -218,9 +234,16 @@ fn committer(
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     requests: mpsc::Sender<WriteRequest>,
+    progress: Arc<CommitProgress>,
 }
 
 impl WriterHandle {
+    /// Every record whose sequence number is below this is committed (not
+    /// necessarily flushed yet); records at or above it may be staged only.
+    pub(crate) fn committed_below(&self) -> u64 {
+        self.progress.lock().seq_below
+    }
+
     /// Sends a request; fails when the writer has stopped.
     pub(crate) async fn send(&self, request: WriteRequest) -> Result<(), ServiceError> {
         self.requests.send(request).await.map_err(|_| {
@@ -322,6 +345,18 @@ pub(crate) fn start(
     let (tx, mut rx) = mpsc::channel::<WriteRequest>(64);
     let (staged_tx, staged_rx) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
     let progress = Arc::new(CommitProgress::default());
+    progress.lock().seq_below = next_seq;
+    // Read once here, kept in memory after: the writer reads no counter
+    // from sled while a commit may be running.
+    let mut counters = HashMap::new();
+    for item in store.tree(TreeName::Counters).iter() {
+        let (key, value) = item.map_err(StoreError::from)?;
+        let value = <[u8; 8]>::try_from(value.as_ref()).map_err(|_| StoreError::Corrupt {
+            tree: "counters",
+            message: "a counter is not 8 bytes".into(),
+        })?;
+        counters.insert(key.to_vec(), u64::from_be_bytes(value));
+    }
     let committer_thread = {
         let (store, progress, flusher) = (store.clone(), progress.clone(), flush_tx.clone());
         std::thread::Builder::new()
@@ -338,11 +373,11 @@ pub(crate) fn start(
         next_seq,
         fingerprint,
         configured_fingerprint,
-        counters: HashMap::new(),
+        counters,
         flusher: flush_tx,
         failed: None,
         staged: staged_tx,
-        progress,
+        progress: progress.clone(),
         submitted: 0,
         names,
     };
@@ -366,7 +401,10 @@ pub(crate) fn start(
         })
         .map_err(|e| ServiceError::Internal(format!("cannot start the writer: {e}")))?;
     Ok((
-        WriterHandle { requests: tx },
+        WriterHandle {
+            requests: tx,
+            progress,
+        },
         WriterTasks { thread, background },
     ))
 }
@@ -543,6 +581,7 @@ impl Writer {
             writes,
             log,
             state: self.log.clone(),
+            seq_below: self.next_seq,
             reply,
         };
         let message = "the committer has stopped; restart the server";
@@ -552,24 +591,17 @@ impl Writer {
         })
     }
 
-    fn counter(&mut self, what: &str, agency: u16) -> Result<u64, ServiceError> {
-        let key = counter_key(what, agency);
-        if let Some(v) = self.counters.get(&key) {
-            return Ok(*v);
-        }
-        let v = self.store.get_u64(TreeName::Counters, &key)?;
-        self.counters.insert(key, v);
-        Ok(v)
+    /// A counter's value: all of them were read at start and every change
+    /// goes through [`Writer::add_counter`], so an absent one is 0.
+    fn counter(&self, what: &str, agency: u16) -> u64 {
+        self.counters
+            .get(&counter_key(what, agency))
+            .copied()
+            .unwrap_or(0)
     }
 
-    fn add_counter(
-        &mut self,
-        writes: &mut WriteSet,
-        what: &str,
-        agency: u16,
-        delta: i64,
-    ) -> Result<(), ServiceError> {
-        let value = (self.counter(what, agency)? as i64 + delta).max(0) as u64;
+    fn add_counter(&mut self, writes: &mut WriteSet, what: &str, agency: u16, delta: i64) {
+        let value = (self.counter(what, agency) as i64 + delta).max(0) as u64;
         let key = counter_key(what, agency);
         writes.put(
             TreeName::Counters,
@@ -577,7 +609,6 @@ impl Writer {
             value.to_be_bytes().to_vec(),
         );
         self.counters.insert(key, value);
-        Ok(())
     }
 
     /// Commits `writes` with `entries` appended to the log (entries first,
@@ -661,8 +692,9 @@ impl Writer {
             // Idempotency: a committed (or staged) batch id answers its
             // original receipt, read once its first copy is committed.
             let key = batch_key(agency, &batch.batch_id);
-            if read_lock(&self.names, "record names")?.has_batch(&key) {
-                if let Some(reason) = self.wait_for_commits() {
+            let staged = read_lock(&self.names, "record names")?.batch(&key);
+            if let Some(staged) = staged {
+                if let Some(reason) = self.progress.wait_for(staged) {
                     return Err(ServiceError::Unavailable(format!(
                         "writes are stopped: {reason}"
                     )));
@@ -761,8 +793,8 @@ impl Writer {
             META_NEXT_SEQ,
             self.next_seq.to_be_bytes().to_vec(),
         );
-        self.add_counter(&mut writes, "records", agency, new_records)?;
-        self.add_counter(&mut writes, "batches", agency, 1)?;
+        self.add_counter(&mut writes, "records", agency, new_records);
+        self.add_counter(&mut writes, "batches", agency, 1);
 
         // Link in memory, then persist the changed persons.
         let accepted = rows.len() as u32;
@@ -798,7 +830,8 @@ impl Writer {
             committed_at_ms: now_ms,
         };
         writes.put(TreeName::Batches, key.to_vec(), stored.encode());
-        write_lock(&self.names, "record names")?.add_batch(key);
+        // `stage` gives the change the next id.
+        write_lock(&self.names, "record names")?.add_batch(key, self.submitted + 1);
         let mut entries = Vec::with_capacity(decisions.len() + 1);
         entries.push(receipt_entry);
         entries.extend(decisions);
@@ -972,7 +1005,12 @@ impl Writer {
         );
         match applied {
             Ok((first, state)) => {
-                let mut names = write_lock(&self.names, "record names")?;
+                // The withdrawal is committed: the names must follow even if
+                // another thread panicked while holding their lock.
+                let mut names = self
+                    .names
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 for record_ref in &withdrawn_refs {
                     names.remove(&RecordKey {
                         agency,
@@ -1005,8 +1043,8 @@ impl Writer {
     ) -> Result<(u64, LogState), ServiceError> {
         let count = seqs.len() as u32;
         let n = seqs.len() as i64;
-        self.add_counter(&mut writes, "records", agency, -n)?;
-        self.add_counter(&mut writes, "withdrawn", agency, n)?;
+        self.add_counter(&mut writes, "records", agency, -n);
+        self.add_counter(&mut writes, "withdrawn", agency, n);
         // Decisions must name records before they are removed from the keys.
         let (decisions, person_writes) = {
             let mut linkage = self.write_linkage()?;
@@ -1277,5 +1315,226 @@ fn receipt_message(
         audit_index: stored.audit_index,
         replayed,
         committed_at: Some(timestamp(stored.committed_at_ms)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::link::LinkConfig;
+    use crate::server::state;
+    use crate::server::validate::validate_records;
+
+    /// A valid record with two tokens and a Bloom encoding, distinct per `n`.
+    fn record(n: u8) -> pb::Record {
+        pb::Record {
+            record_ref: vec![n; 32],
+            tokens: vec![
+                pb::MatchToken {
+                    rule: 2,
+                    hash: vec![n.wrapping_add(100); 32],
+                },
+                pb::MatchToken {
+                    rule: 3,
+                    hash: vec![n.wrapping_add(150); 32],
+                },
+            ],
+            bloom: vec![n; 128],
+            event: Some(pb::Event {
+                date: "2019-05-04".into(),
+                r#type: pb::EventType::TraffickingSexual as i32,
+                role: pb::Role::Victim as i32,
+            }),
+            attributes: Some(pb::Attributes {
+                age_band: pb::AgeBand::AgeBand1822 as i32,
+                sex: pb::Sex::Female as i32,
+                region: "NL-ZH".into(),
+                residence_status: pb::ResidenceStatus::Eu as i32,
+            }),
+        }
+    }
+
+    /// A validated batch of agency `care` with batch id `[id; 32]`.
+    fn batch(id: u8, refs: std::ops::Range<u8>) -> BatchWrite {
+        let records: Vec<pb::Record> = refs.map(record).collect();
+        BatchWrite {
+            agency: "care".into(),
+            batch_id: [id; 32],
+            fingerprint: [7; 32],
+            digest: crate::wire::batch_digest(&records),
+            records: validate_records(&records, chrono::Utc::now().date_naive())
+                .expect("valid records"),
+        }
+    }
+
+    struct Running {
+        store: Store,
+        handle: WriterHandle,
+        tasks: WriterTasks,
+        _dir: tempfile::TempDir,
+    }
+
+    /// The writer, its committer, flusher and checkpoint task on a new store,
+    /// set up as the server does at start.
+    fn start_writer() -> Running {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let loaded = state::load(&store, LinkConfig::default()).expect("load");
+        let agencies = AgencyCodes::load(&store).expect("agencies");
+        let (jobs, interrupted) = JobBoard::load(&store).expect("jobs");
+        let key = store.log().log_key("veilink.test/log").expect("log key");
+        let (handle, tasks) = start(
+            store.clone(),
+            Arc::new(SharedLinkage::new(loaded.linkage)),
+            Arc::new(RwLock::new(agencies)),
+            Arc::new(jobs),
+            None,
+            loaded.delta,
+            Arc::new(RwLock::new(loaded.names)),
+            interrupted,
+            key,
+        )
+        .expect("writer");
+        Running {
+            store,
+            handle,
+            tasks,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the writer and waits for its threads and tasks.
+    async fn stop(running: Running) {
+        drop(running.handle);
+        tokio::task::spawn_blocking(move || running.tasks.thread.join())
+            .await
+            .expect("join")
+            .expect("the writer thread panicked");
+        for task in running.tasks.background {
+            task.await.expect("background task");
+        }
+    }
+
+    type Answer = oneshot::Receiver<Result<pb::BatchReceipt, ServiceError>>;
+
+    async fn send(handle: &WriterHandle, batch: BatchWrite) -> Answer {
+        let (reply, answer) = oneshot::channel();
+        handle
+            .send(WriteRequest::Batch(batch, reply))
+            .await
+            .expect("the writer takes requests");
+        answer
+    }
+
+    async fn receipt(answer: Answer) -> pb::BatchReceipt {
+        answer
+            .await
+            .expect("answered")
+            .expect("the batch was accepted")
+    }
+
+    /// While the committer cannot commit (a sled transaction on another
+    /// thread holds sled's commit lock), the writer goes on staging: a batch
+    /// that repeats refs of a staged, uncommitted batch counts them as
+    /// corrections, nothing is answered and the export mark does not move;
+    /// once the lock is released, repeated batch ids are answered as replays
+    /// of their first copies.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_stages_while_the_committer_is_held() {
+        let running = start_writer();
+        let first = receipt(send(&running.handle, batch(1, 0..3)).await).await;
+        assert_eq!((first.accepted, first.corrected), (3, 0));
+        assert_eq!(running.handle.committed_below(), 4);
+
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let meta = running.store.tree(TreeName::Meta).clone();
+        let holder = std::thread::spawn(move || {
+            meta.transaction(|_| {
+                let _ = held_tx.send(());
+                let _ = release_rx.recv();
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .expect("holding transaction");
+        });
+        held_rx.recv().expect("the lock is held");
+
+        let mut staged = send(&running.handle, batch(2, 10..20)).await;
+        let overlapping = send(&running.handle, batch(3, 15..25)).await;
+        let staged_again = send(&running.handle, batch(2, 10..20)).await;
+        let overlapping_again = send(&running.handle, batch(3, 15..25)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            staged.try_recv().is_err(),
+            "a batch was answered before it could be committed"
+        );
+        assert_eq!(running.handle.committed_below(), 4);
+
+        release_tx.send(()).expect("release");
+        holder.join().expect("holder");
+        let staged = receipt(staged).await;
+        let overlapping = receipt(overlapping).await;
+        let staged_again = receipt(staged_again).await;
+        let overlapping_again = receipt(overlapping_again).await;
+        assert_eq!((staged.accepted, staged.corrected), (10, 0));
+        assert!(!staged.replayed && !overlapping.replayed);
+        assert_eq!(
+            (overlapping.accepted, overlapping.corrected),
+            (10, 5),
+            "refs of a staged batch were stored as new records"
+        );
+        assert!(staged_again.replayed && overlapping_again.replayed);
+        assert_eq!(staged_again.audit_index, staged.audit_index);
+        assert_eq!(overlapping_again.audit_index, overlapping.audit_index);
+        // 3 + 10 + 5 new records: sequence numbers 1..=18, all committed.
+        assert_eq!(running.handle.committed_below(), 19);
+        assert_eq!(running.store.tree(TreeName::Records).len(), 18);
+        stop(running).await;
+    }
+
+    /// A commit that fails (the log's stored head was changed behind the
+    /// writer's back, so the staged append no longer fits) answers
+    /// UNAVAILABLE, and so does every later batch and withdrawal; nothing
+    /// more is stored and the export mark stays where it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_stops_every_later_write() {
+        let running = start_writer();
+        receipt(send(&running.handle, batch(1, 0..3)).await).await;
+        running
+            .store
+            .log()
+            .meta
+            .insert(b"head", vec![0u8; 3])
+            .expect("damage the head");
+
+        let failed = send(&running.handle, batch(2, 10..20)).await;
+        let later = send(&running.handle, batch(3, 20..30)).await;
+        for answer in [failed, later] {
+            let result = answer.await.expect("answered");
+            assert!(
+                matches!(result, Err(ServiceError::Unavailable(_))),
+                "{result:?}"
+            );
+        }
+        let (reply, answer) = oneshot::channel();
+        running
+            .handle
+            .send(WriteRequest::Withdraw {
+                agency: "care".into(),
+                refs: vec![[0; 32]],
+                reply,
+            })
+            .await
+            .expect("the writer takes requests");
+        let withdrawn = answer.await.expect("answered");
+        assert!(
+            matches!(withdrawn, Err(ServiceError::Unavailable(_))),
+            "{withdrawn:?}"
+        );
+        assert_eq!(running.handle.committed_below(), 4);
+        assert_eq!(running.store.tree(TreeName::Records).len(), 3);
+        stop(running).await;
     }
 }

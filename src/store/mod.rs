@@ -106,7 +106,7 @@ const LAYOUT_3_REFS: &[u8] = b"record_refs";
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// The trees of the store (`docs/STORAGE.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TreeName {
     /// Small values: secrets, fingerprint, sequence counters, model.
     Meta,
@@ -167,13 +167,6 @@ impl WriteSet {
     /// Removes `key` from `tree`.
     pub fn delete(&mut self, tree: TreeName, key: impl Into<Vec<u8>>) {
         self.writes.push((tree, key.into(), None));
-    }
-    /// The writes in the order they were added: (tree, key, `Some(value)`
-    /// for a put or `None` for a delete).
-    pub fn iter(&self) -> impl Iterator<Item = (TreeName, &[u8], Option<&[u8]>)> {
-        self.writes
-            .iter()
-            .map(|(tree, key, value)| (*tree, key.as_slice(), value.as_deref()))
     }
     /// Number of writes.
     pub fn len(&self) -> usize {
