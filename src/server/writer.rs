@@ -214,19 +214,19 @@ fn committer(
                     format!("commit failed: {e}")
                 }),
         };
-        let failure = match result {
+        // Progress first, so that whoever gets the reply also sees the mark
+        // (the writer's own commits after `wait_for_commits` may reach the
+        // flusher before this reply: each reply still waits for a flush
+        // that began after its commit).
+        progress.finish(change.id, change.seq_below, result.clone().err());
+        match result {
             Ok(()) => {
                 let _ = flusher.send((change.reply, change.state));
-                None
             }
-            Err(reason) => {
-                (change.reply)(Err(ServiceError::Unavailable(format!(
-                    "writes are stopped: {reason}"
-                ))));
-                Some(reason)
-            }
-        };
-        progress.finish(change.id, change.seq_below, failure);
+            Err(reason) => (change.reply)(Err(ServiceError::Unavailable(format!(
+                "writes are stopped: {reason}"
+            )))),
+        }
     }
 }
 
