@@ -18,8 +18,9 @@
 //! committer commits in the order the writer staged, so the log's entries
 //! and the store stay in step. The writer reads nothing from sled while it
 //! stages a batch (sled blocks reads during a transaction): refs, record
-//! names and batch ids come from its in-memory [`RecordNames`], which it
-//! updates as it stages, and the counters are read once at start; so a
+//! names and batch ids come from its in-memory record names
+//! ([`RecordNames`](super::names::RecordNames)), which it updates as it
+//! stages, and the counters are read once at start; so a
 //! retried batch id or a corrected ref is recognised also while its first
 //! copy is still being committed. At most [`PIPELINE_DEPTH`] batches wait
 //! for the committer. The committer publishes how far the committed records
@@ -42,7 +43,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::ServiceError;
 use super::jobs::{JobBoard, JobStatus, trigger_name};
-use super::names::{RecordNames, SharedNames};
+use super::names::SharedNames;
 use super::state::{
     AgencyCodes, EventRow, Linkage, LinkageWrite, SharedLinkage, encode_person, read_lock,
     write_lock,
@@ -749,9 +750,10 @@ impl Writer {
         let mut inserts = Vec::with_capacity(batch.records.len());
         let mut rows = Vec::with_capacity(batch.records.len());
         let mut new_records = 0i64;
-        let mut fresh: HashMap<u64, RecordKey> = HashMap::new();
         let names_lock = self.names.clone();
         let mut names = write_lock(&names_lock, "record names")?;
+        // `stage` gives the change the next id.
+        names.add_batch(key, self.submitted + 1);
         for record in batch.records {
             let record_key = RecordKey {
                 agency,
@@ -771,8 +773,6 @@ impl Writer {
                     seq
                 }
             };
-            // Corrections too: the decisions name every record of the batch.
-            fresh.insert(seq, record_key);
             let stored = record.into_stored(seq);
             writes.put(
                 TreeName::Records,
@@ -809,7 +809,7 @@ impl Writer {
                 linkage.events.insert(seq, row);
             }
             let person_writes = persist_persons(&linkage, &deltas);
-            let decisions = self.decisions(&deltas, 0, Some(batch.batch_id), &fresh)?;
+            let decisions = self.decisions(&deltas, 0, Some(batch.batch_id))?;
             (decisions, person_writes)
         };
         put_persons(&mut writes, person_writes);
@@ -830,8 +830,6 @@ impl Writer {
             committed_at_ms: now_ms,
         };
         writes.put(TreeName::Batches, key.to_vec(), stored.encode());
-        // `stage` gives the change the next id.
-        write_lock(&self.names, "record names")?.add_batch(key, self.submitted + 1);
         let mut entries = Vec::with_capacity(decisions.len() + 1);
         entries.push(receipt_entry);
         entries.extend(decisions);
@@ -853,27 +851,6 @@ impl Writer {
         write_lock(&self.agencies, "agency")
     }
 
-    /// The (agency id, ref) of a record by sequence number: from `fresh`
-    /// (records of the change being committed) or the stored names.
-    fn record_key_of(
-        &self,
-        seq: u64,
-        fresh: &HashMap<u64, RecordKey>,
-        names: &RecordNames,
-    ) -> Result<entry::RecordKey, ServiceError> {
-        let key = match fresh.get(&seq) {
-            Some(key) => *key,
-            None => names
-                .key_of(seq)
-                .ok_or_else(|| ServiceError::Internal(format!("record {seq} has no key")))?,
-        };
-        let agencies = self.read_agencies()?;
-        Ok(entry::RecordKey {
-            agency: agencies.name(key.agency).to_string(),
-            record_ref: key.record_ref,
-        })
-    }
-
     /// Log entries for the linkage decisions of `deltas` (never tokens:
     /// record refs, person ids, rule ids and scores).
     fn decisions(
@@ -881,9 +858,21 @@ impl Writer {
         deltas: &[LinkDelta],
         job_id: u64,
         batch_id: Option<[u8; 32]>,
-        fresh: &HashMap<u64, RecordKey>,
     ) -> Result<Vec<LogEntry>, ServiceError> {
+        // The names hold every record a decision can name: those of a batch
+        // being staged were added to them first, and a withdrawal removes
+        // its records only after its decisions are built.
         let names = read_lock(&self.names, "record names")?;
+        let agencies = self.read_agencies()?;
+        let record_key_of = |seq: u64| -> Result<entry::RecordKey, ServiceError> {
+            let key = names
+                .key_of(seq)
+                .ok_or_else(|| ServiceError::Internal(format!("record {seq} has no key")))?;
+            Ok(entry::RecordKey {
+                agency: agencies.name(key.agency).to_string(),
+                record_ref: key.record_ref,
+            })
+        };
         let mut out = Vec::new();
         for delta in deltas {
             for change in &delta.changes {
@@ -898,15 +887,15 @@ impl Writer {
                 let records = change
                     .records
                     .iter()
-                    .map(|seq| self.record_key_of(*seq, fresh, &names))
+                    .map(|seq| record_key_of(*seq))
                     .collect::<Result<Vec<_>, _>>()?;
                 let evidence = change
                     .evidence
                     .iter()
                     .map(|p| {
                         Ok(entry::PairEvidence {
-                            a: self.record_key_of(p.a, fresh, &names)?,
-                            b: self.record_key_of(p.b, fresh, &names)?,
+                            a: record_key_of(p.a)?,
+                            b: record_key_of(p.b)?,
                             rules: p.rules.clone(),
                             dice: p.dice.map(|d| {
                                 (f64::from(d) * 10_000.0).round().clamp(0.0, 10_000.0) as u16
@@ -1053,8 +1042,7 @@ impl Writer {
                 linkage.events.remove(seq);
             }
             let person_writes = persist_persons(&linkage, std::slice::from_ref(&delta));
-            let decisions =
-                self.decisions(std::slice::from_ref(&delta), 0, None, &HashMap::new())?;
+            let decisions = self.decisions(std::slice::from_ref(&delta), 0, None)?;
             (decisions, person_writes)
         };
         put_persons(&mut writes, person_writes);
@@ -1179,12 +1167,7 @@ impl Writer {
             .map_err(|e| ServiceError::Internal(format!("model: {e}")))?;
         writes.put(TreeName::Meta, META_LINK_MODEL, model);
         put_persons(&mut writes, person_writes);
-        let decisions = self.decisions(
-            std::slice::from_ref(&report.delta),
-            job_id,
-            None,
-            &HashMap::new(),
-        )?;
+        let decisions = self.decisions(std::slice::from_ref(&report.delta), job_id, None)?;
         let merges: u64 = report
             .delta
             .changes
