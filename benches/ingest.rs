@@ -257,10 +257,10 @@ fn main() {
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let addr = loop {
         let line = lines.next().expect("server exited").expect("read");
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-            if let Some(a) = v["fields"]["address"].as_str() {
-                break a.to_string();
-            }
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && let Some(a) = v["fields"]["address"].as_str()
+        {
+            break a.to_string();
         }
     };
     std::thread::spawn(move || for _ in lines {});

@@ -871,12 +871,12 @@ fn sent_secrets(data: &Path, secret: &LinkageSecret) -> Secrets {
             if let Some(d) = cell(dob) {
                 secrets.add_text(&d);
                 secrets.add_text(&d.replace(['-', '/'], ""));
-                if let Some(format) = &dob_format {
-                    if let Ok(date) = chrono::NaiveDate::parse_from_str(d.trim(), format) {
-                        secrets.add_text(&date.format("%Y%m%d").to_string());
-                        secrets.add_text(&date.format("%Y-%m-%d").to_string());
-                        birth_date = Some(BirthDate::Full(date));
-                    }
+                if let Some(format) = &dob_format
+                    && let Ok(date) = chrono::NaiveDate::parse_from_str(d.trim(), format)
+                {
+                    secrets.add_text(&date.format("%Y%m%d").to_string());
+                    secrets.add_text(&date.format("%Y-%m-%d").to_string());
+                    birth_date = Some(BirthDate::Full(date));
                 }
             }
             // The normalised forms the encoder hashes.

@@ -91,21 +91,21 @@ impl ReportParams {
         if self.index_types.is_empty() {
             return Err(invalid("index-types", "at least one event type is needed"));
         }
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if from > to {
-                return Err(invalid(
-                    "to",
-                    format!("the index period is empty: {from} is after {to}"),
-                ));
-            }
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            return Err(invalid(
+                "to",
+                format!("the index period is empty: {from} is after {to}"),
+            ));
         }
-        if let (Some(from), Some(end)) = (self.from, self.follow_up_end) {
-            if end < from {
-                return Err(invalid(
-                    "follow-up-end",
-                    format!("{end} is before the start of the index period {from}"),
-                ));
-            }
+        if let (Some(from), Some(end)) = (self.from, self.follow_up_end)
+            && end < from
+        {
+            return Err(invalid(
+                "follow-up-end",
+                format!("{end} is before the start of the index period {from}"),
+            ));
         }
         if self.horizons_years.is_empty() {
             return Err(invalid("horizons", "at least one horizon is needed"));

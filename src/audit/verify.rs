@@ -510,10 +510,10 @@ impl<S: LogSource + Send> Run<'_, S> {
             let entries = self.source.entries(lo, hi).await?;
             let served = entries.len().min((hi - lo) as usize);
             for bytes in &entries[..served] {
-                if pass.undecodable.is_none() {
-                    if let Err(e) = LogEntry::decode(bytes) {
-                        pass.undecodable = Some((pass.frontier.size(), e.to_string()));
-                    }
+                if pass.undecodable.is_none()
+                    && let Err(e) = LogEntry::decode(bytes)
+                {
+                    pass.undecodable = Some((pass.frontier.size(), e.to_string()));
                 }
                 pass.frontier.push(leaf_hash(bytes), |_, _| {});
                 if saved_size == Some(pass.frontier.size()) {
@@ -544,10 +544,10 @@ impl<S: LogSource + Send> Run<'_, S> {
         let mut found = Vec::new();
         if !matches_signed {
             found.push(self.localise(pass).await?);
-        } else if let (Some(state), Some(local)) = (saved, &pass.at_saved) {
-            if local.root() != state.root() {
-                found.push(differing_subtree(state, local));
-            }
+        } else if let (Some(state), Some(local)) = (saved, &pass.at_saved)
+            && local.root() != state.root()
+        {
+            found.push(differing_subtree(state, local));
         }
         found.extend(undecodable);
         // The smallest index wins; on a tie, the order above (the proof-based

@@ -103,10 +103,11 @@ fn json_value(cell: &str) -> serde_json::Value {
     if let Ok(n) = cell.parse::<i64>() {
         return n.into();
     }
-    if let Ok(x) = cell.parse::<f64>() {
-        if x.is_finite() && cell.contains('.') {
-            return x.into();
-        }
+    if let Ok(x) = cell.parse::<f64>()
+        && x.is_finite()
+        && cell.contains('.')
+    {
+        return x.into();
     }
     match cell {
         "true" => true.into(),

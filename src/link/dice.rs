@@ -16,21 +16,30 @@
 //! `unsafe` is the calls into those functions, each guarded by the feature
 //! check, and the unaligned 16-byte loads of the split kernel.
 //!
-//! With AVX (for its three-operand SSE forms), SSSE3 and POPCNT, the
-//! **split kernel** counts words 0..6 in SSE registers by the nibble-lookup
-//! popcount (Muła, Kurz & Lemire 2018, "Faster population counts using AVX2
-//! instructions", here with 128-bit `pshufb`) and words 6..16 by scalar
-//! POPCNT, so the otherwise idle vector pipes take a third of the work off
-//! the integer pipes and load ports. On the AMD EPYC (Zen 1) this project
-//! runs on it compares 15–18 % more pairs per second than POPCNT alone pair
-//! by pair, which is how the linkage calls [`dice`] (`cargo bench --bench
-//! dice`, BENCHMARKS.md §6). One against many it was no faster, so
-//! [`dice_many`] keeps the POPCNT loop: that loop is bound by the number of
-//! instructions the core issues per cycle, and the conversion to a Dice
-//! value costs as much as the vector pipes save. Six vector words was the
-//! best split in a stand-alone measurement (2, 4, 6, 8 tried). A pure AVX2
-//! nibble-lookup kernel was slower (90 million/s against 120 million/s):
-//! Zen 1 splits 256-bit operations in two.
+//! With AVX-512 and its `VPOPCNTDQ` extension (AMD Zen 4, Intel Ice Lake
+//! and later) the **AVX-512 kernel** holds an encoding in two 512-bit
+//! registers: two ANDs, two `VPOPCNTQ` (a population count per 64-bit lane)
+//! and one sum of eight lanes per comparison. On the AMD EPYC (Zen 4) this
+//! project ran on from 2026-12-01 it compares 2.5–3 times as many pairs
+//! per second as the POPCNT loop one against many (`cargo bench --bench
+//! dice`, BENCHMARKS.md §6); pair by pair, where a call per comparison
+//! dominates, it is as fast as the others.
+//!
+//! Without it, with AVX (for its three-operand SSE forms), SSSE3 and POPCNT,
+//! the **split kernel** counts words 0..6 in SSE registers by the
+//! nibble-lookup popcount (Muła, Kurz & Lemire 2018, "Faster population
+//! counts using AVX2 instructions", here with 128-bit `pshufb`) and words
+//! 6..16 by scalar POPCNT, so the otherwise idle vector pipes take a third
+//! of the work off the integer pipes and load ports. On the AMD EPYC
+//! (Zen 1) this project ran on until 2026-11-30 it compared 15–18 % more
+//! pairs per second than POPCNT alone pair by pair, which is how the
+//! linkage calls [`dice`]. One against many it was no faster, so that
+//! kernel set keeps the POPCNT loop for [`dice_many`]: that loop is bound by
+//! the number of instructions the core issues per cycle, and the conversion
+//! to a Dice value costs as much as the vector pipes save. Six vector words
+//! was the best split in a stand-alone measurement (2, 4, 6, 8 tried). A
+//! pure AVX2 nibble-lookup kernel was slower (90 million/s against
+//! 120 million/s): Zen 1 splits 256-bit operations in two.
 
 use std::sync::OnceLock;
 
@@ -174,12 +183,14 @@ fn dice_many_portable(query: &BloomEncoding, candidates: &[BloomEncoding], out: 
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! The same loops compiled with `popcnt`, and the split SSE + POPCNT
-    //! kernel compiled with `avx` and `popcnt`.
+    //! The same loops compiled with `popcnt`, the split SSE + POPCNT
+    //! kernel compiled with `avx` and `popcnt`, and the AVX-512 kernels
+    //! compiled with `avx512f` and `avx512vpopcntdq`.
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_add_epi64, _mm_and_si128, _mm_cvtsi128_si64, _mm_loadu_si128,
-        _mm_sad_epu8, _mm_set1_epi8, _mm_setr_epi8, _mm_setzero_si128, _mm_shuffle_epi8,
-        _mm_srli_epi16, _mm_unpackhi_epi64,
+        __m128i, __m512i, _mm_add_epi8, _mm_add_epi64, _mm_and_si128, _mm_cvtsi128_si64,
+        _mm_loadu_si128, _mm_sad_epu8, _mm_set1_epi8, _mm_setr_epi8, _mm_setzero_si128,
+        _mm_shuffle_epi8, _mm_srli_epi16, _mm_unpackhi_epi64, _mm512_add_epi64, _mm512_and_si512,
+        _mm512_loadu_si512, _mm512_popcnt_epi64, _mm512_reduce_add_epi64,
     };
 
     use super::{BloomEncoding, Kernels, WORDS, and_popcount_portable, dice_many_portable};
@@ -203,6 +214,13 @@ mod x86 {
         many: dice_many_popcnt_checked,
     };
 
+    /// The AVX-512 kernels; only for CPUs that report `avx512f` and
+    /// `avx512vpopcntdq`.
+    const AVX512: Kernels = Kernels {
+        pair: and_popcount_avx512_checked,
+        many: dice_many_avx512_checked,
+    };
+
     /// Every feature-enabled kernel set this CPU can run, slowest first.
     pub(super) fn supported() -> Vec<(&'static str, Kernels)> {
         let mut found = Vec::new();
@@ -216,7 +234,54 @@ mod x86 {
                 found.push(("split", SPLIT));
             }
         }
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
+        {
+            found.push(("avx512", AVX512));
+        }
         found
+    }
+
+    /// `|A ∩ B|` by AVX-512: the encoding is two 512-bit registers, counted
+    /// by `VPOPCNTQ` per 64-bit lane, then the eight lanes are summed.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    fn and_popcount_avx512(a: &[u64; WORDS], b: &[u64; WORDS]) -> u32 {
+        let (a_low, a_high) = load_halves(a);
+        let (b_low, b_high) = load_halves(b);
+        let lanes = _mm512_add_epi64(
+            _mm512_popcnt_epi64(_mm512_and_si512(a_low, b_low)),
+            _mm512_popcnt_epi64(_mm512_and_si512(a_high, b_high)),
+        );
+        _mm512_reduce_add_epi64(lanes) as u32
+    }
+
+    /// One-against-many by AVX-512, the query held in two registers.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    fn dice_many_avx512(query: &BloomEncoding, candidates: &[BloomEncoding], out: &mut [f32]) {
+        let (q_low, q_high) = load_halves(&query.words);
+        for (slot, candidate) in out.iter_mut().zip(candidates) {
+            let (c_low, c_high) = load_halves(&candidate.words);
+            let lanes = _mm512_add_epi64(
+                _mm512_popcnt_epi64(_mm512_and_si512(q_low, c_low)),
+                _mm512_popcnt_epi64(_mm512_and_si512(q_high, c_high)),
+            );
+            let common = _mm512_reduce_add_epi64(lanes) as u32;
+            *slot = super::dice_from_common(common, query.ones, candidate.ones);
+        }
+    }
+
+    /// Words 0..8 and 8..16 as two 512-bit registers.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn load_halves(words: &[u64; WORDS]) -> (__m512i, __m512i) {
+        // SAFETY: `words` is 128 readable bytes, two 64-byte halves;
+        // `_mm512_loadu_si512` has no alignment requirement.
+        unsafe {
+            (
+                _mm512_loadu_si512(words.as_ptr().cast::<__m512i>()),
+                _mm512_loadu_si512(words.as_ptr().add(8).cast::<__m512i>()),
+            )
+        }
     }
 
     /// The best kernels this CPU supports, or `None` for the portable ones.
@@ -302,6 +367,22 @@ mod x86 {
         // SAFETY: handed out by `supported()` only when the CPU reports `avx`, `ssse3` and `popcnt`.
         unsafe { and_popcount_split(a, b) }
     }
+
+    fn and_popcount_avx512_checked(a: &[u64; WORDS], b: &[u64; WORDS]) -> u32 {
+        // SAFETY: handed out by `supported()` only when the CPU reports
+        // `avx512f` and `avx512vpopcntdq`.
+        unsafe { and_popcount_avx512(a, b) }
+    }
+
+    fn dice_many_avx512_checked(
+        query: &BloomEncoding,
+        candidates: &[BloomEncoding],
+        out: &mut [f32],
+    ) {
+        // SAFETY: handed out by `supported()` only when the CPU reports
+        // `avx512f` and `avx512vpopcntdq`.
+        unsafe { dice_many_avx512(query, candidates, out) }
+    }
 }
 
 #[cfg(test)]
@@ -356,7 +437,7 @@ mod tests {
     }
 
     /// Every kernel this CPU runs (the portable one, and on x86-64 the
-    /// POPCNT and split kernels) gives the same intersection counts and
+    /// POPCNT, split and AVX-512 kernels) gives the same intersection counts and
     /// bit-identical Dice values as the portable loop, pair by pair and one
     /// against many, on random encodings and the extremes (empty, full).
     #[test]

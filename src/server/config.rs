@@ -148,10 +148,10 @@ impl ServeSettings {
                 "retention_years must be at least 1".into(),
             ));
         }
-        if let Some(every) = self.link_every {
-            if every < Duration::from_secs(1) {
-                return Err(ServerError::Config("link_every must be at least 1s".into()));
-            }
+        if let Some(every) = self.link_every
+            && every < Duration::from_secs(1)
+        {
+            return Err(ServerError::Config("link_every must be at least 1s".into()));
         }
         let encoding_fingerprint = self
             .encoding_fingerprint

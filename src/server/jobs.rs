@@ -271,10 +271,10 @@ impl JobBoard {
 
     /// The stored form of a job's current status, added to `writes`.
     pub(crate) fn write_into(&self, job_id: u64, writes: &mut WriteSet) {
-        if let Some(job) = self.get(job_id) {
-            if let Ok(json) = serde_json::to_vec(&job) {
-                writes.put(TreeName::Jobs, job_id.to_be_bytes().to_vec(), json);
-            }
+        if let Some(job) = self.get(job_id)
+            && let Ok(json) = serde_json::to_vec(&job)
+        {
+            writes.put(TreeName::Jobs, job_id.to_be_bytes().to_vec(), json);
         }
     }
 }

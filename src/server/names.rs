@@ -77,13 +77,12 @@ impl RecordNames {
 
     /// Forgets the withdrawn record `key`.
     pub(crate) fn remove(&mut self, key: &RecordKey) {
-        if let Some(seq) = self.by_key.remove(key) {
-            if let Some(slot) = usize::try_from(seq)
+        if let Some(seq) = self.by_key.remove(key)
+            && let Some(slot) = usize::try_from(seq)
                 .ok()
                 .and_then(|i| self.by_seq.get_mut(i))
-            {
-                *slot = None;
-            }
+        {
+            *slot = None;
         }
     }
 

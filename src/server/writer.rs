@@ -667,11 +667,11 @@ impl Writer {
                 let answer: Pending = Box::new(move |r| {
                     let _ = reply.send(r.map(|()| receipt));
                 });
-                if let Err(e) = self.stage(writes, entries, answer) {
-                    if self.failed.is_none() {
-                        tracing::error!(error = %e, "a batch could not be staged; stopping writes until restart");
-                        self.failed = Some(format!("a batch could not be staged: {e}"));
-                    }
+                if let Err(e) = self.stage(writes, entries, answer)
+                    && self.failed.is_none()
+                {
+                    tracing::error!(error = %e, "a batch could not be staged; stopping writes until restart");
+                    self.failed = Some(format!("a batch could not be staged: {e}"));
                 }
             }
             Err(e) => {
@@ -718,11 +718,11 @@ impl Writer {
         }
         let first_batch = self.check_fingerprint(&batch.fingerprint)?;
         let result = self.apply_batch(batch, first_batch);
-        if let Err(e) = &result {
-            if self.failed.is_none() {
-                tracing::error!(error = %e, "a batch failed after linking began; stopping writes until restart");
-                self.failed = Some(format!("a batch failed midway: {e}"));
-            }
+        if let Err(e) = &result
+            && self.failed.is_none()
+        {
+            tracing::error!(error = %e, "a batch failed after linking began; stopping writes until restart");
+            self.failed = Some(format!("a batch failed midway: {e}"));
         }
         result
     }
