@@ -251,9 +251,20 @@ async fn export(
     who: &str,
     filter: Vec<pb::AgencyRecordRef>,
 ) -> Result<LinkageMap, tonic::Status> {
+    export_filtered(server, pki, who, filter, Vec::new()).await
+}
+
+/// `ExportLinkageMap` as `who` with a record filter and a person filter.
+async fn export_filtered(
+    server: &RunningServer,
+    pki: &Path,
+    who: &str,
+    records: Vec<pb::AgencyRecordRef>,
+    persons: Vec<Vec<u8>>,
+) -> Result<LinkageMap, tonic::Status> {
     let mut stream = linkage(server, pki, who)
         .await
-        .export_linkage_map(pb::ExportLinkageMapRequest { records: filter })
+        .export_linkage_map(pb::ExportLinkageMapRequest { records, persons })
         .await?
         .into_inner();
     let mut map = LinkageMap::new();
@@ -836,6 +847,164 @@ fn agencies_export_only_their_own_refs() {
             let result = export(&server, &pki.pki(), who, Vec::new()).await;
             assert_eq!(result.unwrap_err().code(), Code::PermissionDenied, "{who}");
         }
+    });
+    rt.block_on(server.stop());
+}
+
+/// A person-id filter: the operator gets exactly that person's records
+/// (NOT_FOUND for an id that does not exist); an agency gets only its own
+/// records of the person, and the same empty answer for an id that does not
+/// exist as for a person without records of its own; an id that is not 16
+/// bytes is INVALID_ARGUMENT naming the field; with a record filter too, the
+/// answer is the union, each record once.
+#[test]
+fn person_filters_show_an_agency_only_its_own_records_of_a_person() {
+    let pki = TestPki::new();
+    let rt = runtime();
+    let server = rt.block_on(RunningServer::start(pki.config()));
+    let synth = Synthetic::generate(&pki, 4_000, 23, 0.05);
+    for agency in AGENCIES {
+        synth.submit_agency(&rt, &server, agency);
+    }
+    rt.block_on(async {
+        let full = full_map(&server, &pki.pki()).await;
+        let persons = persons_of(&full);
+        // A person registered at police and at another agency, and a person
+        // with no police record.
+        let agencies_of = |records: &BTreeSet<RecordId>| -> BTreeSet<String> {
+            records.iter().map(|(a, _)| a.clone()).collect()
+        };
+        let (shared, shared_records) = persons
+            .iter()
+            .find(|(_, r)| agencies_of(r).len() >= 2 && agencies_of(r).contains("police"))
+            .expect("a person known to police and another agency");
+        let (elsewhere, _) = persons
+            .iter()
+            .find(|(_, r)| !agencies_of(r).contains("police"))
+            .expect("a person police does not know");
+        let entries = |records: &BTreeSet<RecordId>, agency: Option<&str>| -> LinkageMap {
+            records
+                .iter()
+                .filter(|(a, _)| agency.is_none_or(|agency| a == agency))
+                .map(|k| (k.clone(), full[k].clone()))
+                .collect()
+        };
+
+        let got = export_filtered(
+            &server,
+            &pki.pki(),
+            "operator",
+            vec![],
+            vec![shared.clone()],
+        )
+        .await
+        .expect("operator, existing person");
+        assert_eq!(got, entries(shared_records, None));
+        let got = export_filtered(&server, &pki.pki(), "police", vec![], vec![shared.clone()])
+            .await
+            .expect("police, shared person");
+        assert_eq!(got, entries(shared_records, Some("police")));
+        assert!(
+            got.len() < shared_records.len(),
+            "other agencies' records leaked"
+        );
+
+        // Unknown and foreign: NOT_FOUND to the operator, nothing to police.
+        let unknown = vec![0x77u8; 16];
+        assert!(!persons.contains_key(&unknown));
+        let result = export_filtered(
+            &server,
+            &pki.pki(),
+            "operator",
+            vec![],
+            vec![shared.clone(), unknown.clone()],
+        )
+        .await;
+        let status = result.expect_err("unknown person id");
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert!(status.message().contains("persons[1]"), "{status:?}");
+        for asked in [vec![unknown.clone()], vec![elsewhere.clone()]] {
+            let got = export_filtered(&server, &pki.pki(), "police", vec![], asked)
+                .await
+                .expect("an agency's person filter is never NOT_FOUND");
+            assert!(got.is_empty(), "{got:?}");
+        }
+
+        // A malformed id names its field, for everyone.
+        for who in ["operator", "police"] {
+            let status = export_filtered(&server, &pki.pki(), who, vec![], vec![vec![1u8; 15]])
+                .await
+                .expect_err("15-byte person id");
+            assert_eq!(status.code(), Code::InvalidArgument, "{who}: {status:?}");
+            assert!(status.message().contains("persons[0]"), "{who}: {status:?}");
+        }
+
+        // Both filters: the union, each record once (one of the person's
+        // own records is named by ref as well).
+        let (agency, record_ref) = shared_records
+            .iter()
+            .find(|(a, _)| a == "police")
+            .expect("a police record")
+            .clone();
+        let other_ref = synth
+            .refs_in_order("police")
+            .into_iter()
+            .find(|r| !shared_records.contains(&("police".to_string(), r.clone())))
+            .expect("another police record");
+        let by_ref = |record_ref: Vec<u8>| pb::AgencyRecordRef {
+            agency: "police".into(),
+            record_ref,
+        };
+        let got = export_filtered(
+            &server,
+            &pki.pki(),
+            "operator",
+            vec![by_ref(record_ref.clone()), by_ref(other_ref.clone())],
+            vec![shared.clone()],
+        )
+        .await
+        .expect("both filters");
+        let mut expected = entries(shared_records, None);
+        let other = (agency, other_ref);
+        expected.insert(other.clone(), full[&other].clone());
+        assert_eq!(got, expected);
+
+        // The same through `veilink persons --person`.
+        let url = server.url.clone();
+        let pki_dir = pki.pki().display().to_string();
+        let cli = |who: &str, person: &str| {
+            Command::new(env!("CARGO_BIN_EXE_veilink"))
+                .args(["persons", "--server", &url, "--pki", &pki_dir, "--as", who])
+                .args(["--format", "csv", "--person", person])
+                .output()
+                .expect("run veilink")
+        };
+        let output = cli("police", &hex(shared));
+        assert!(output.status.success(), "{output:?}");
+        let rows: BTreeSet<(String, String, String)> =
+            csv::Reader::from_reader(output.stdout.as_slice())
+                .records()
+                .map(|row| {
+                    let row = row.expect("csv row");
+                    (row[0].to_string(), row[1].to_string(), row[2].to_string())
+                })
+                .collect();
+        let expected: BTreeSet<(String, String, String)> = entries(shared_records, Some("police"))
+            .into_iter()
+            .map(|((a, r), p)| (a, hex(&r), hex(&p)))
+            .collect();
+        assert_eq!(rows, expected);
+        let output = cli("operator", &hex(&unknown));
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("persons[0]: no person with that id"),
+            "{stderr}"
+        );
+        let output = cli("operator", "not-a-person-id");
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--person \"not-a-person-id\""), "{stderr}");
     });
     rt.block_on(server.stop());
 }

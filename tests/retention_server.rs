@@ -115,9 +115,7 @@ fn counts(status: &pb::StatusResponse, agency: &str) -> (u64, u64) {
 async fn full_map(server: &RunningServer, pki: &Path) -> LinkageMap {
     let mut stream = pb::linkage_client::LinkageClient::new(server.channel(pki, "operator").await)
         .max_decoding_message_size(64 << 20)
-        .export_linkage_map(pb::ExportLinkageMapRequest {
-            records: Vec::new(),
-        })
+        .export_linkage_map(pb::ExportLinkageMapRequest::default())
         .await
         .expect("export")
         .into_inner();

@@ -467,7 +467,7 @@ async fn link_job(url: &str, pki: &Path) -> Result<pb::Job, CliError> {
 /// The operator exports the linkage map (record ref -> person id) to a CSV.
 async fn export_map(url: &str, pki: &Path, path: &Path) -> Result<(), CliError> {
     let channel = client::connect(url, pki, "operator").await?;
-    let mut stream = client::linkage_map(channel).await?;
+    let mut stream = client::linkage_map(channel, Vec::new()).await?;
     let mut writer = csv::Writer::from_path(path).map_err(|e| failure(e.to_string()))?;
     writer
         .write_record(["agency", "record_ref", "person_id"])

@@ -67,8 +67,9 @@ pub enum Command {
     Link(operator::LinkArgs),
     /// Print the linkage job history (operator).
     Jobs(ConnectArgs),
-    /// Print the linkage map record ref -> person id (operator: all; agency: its own).
-    Persons(ConnectArgs),
+    /// Print the linkage map record ref -> person id (operator: all; agency: its own;
+    /// `--person` for the records of one person).
+    Persons(operator::PersonsArgs),
     /// Linkage quality of a linkage map against a known truth.
     Evaluate(operator::EvaluateArgs),
     /// The repeat-victimisation report (analyst).

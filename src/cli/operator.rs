@@ -172,14 +172,53 @@ pub(super) async fn jobs(
     Ok(())
 }
 
-/// `veilink persons`: record ref → person id (operator: all; agency: its own).
+/// `veilink persons` arguments.
+#[derive(Debug, Args)]
+pub struct PersonsArgs {
+    /// Server, PKI and principal.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Only the records of this person (32 hex digits, as printed in the
+    /// `person_id` column and the audit log); repeatable. The operator gets
+    /// an error for an id that does not exist; an agency gets its own
+    /// records of the person, or none.
+    #[arg(long = "person", value_name = "HEX")]
+    pub persons: Vec<String>,
+}
+
+/// A 16-byte person id from its 32 hex digits.
+///
+/// # Errors
+/// A bad-input [`CliError`] naming the `--person` value otherwise.
+fn person_id(text: &str) -> Result<Vec<u8>, CliError> {
+    let bad = || {
+        CliError::input(format!(
+            "--person {text:?}: a person id is 32 hex digits (16 bytes)"
+        ))
+    };
+    if text.len() != 32 || !text.is_ascii() {
+        return Err(bad());
+    }
+    (0..16)
+        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad()))
+        .collect()
+}
+
+/// `veilink persons`: record ref → person id (operator: all; agency: its
+/// own), optionally only for the persons named by `--person`.
 pub(super) async fn persons(
-    args: ConnectArgs,
+    args: PersonsArgs,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    let persons = args
+        .persons
+        .iter()
+        .map(|p| person_id(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let args = args.connect;
     let channel = client::connect(&args.server, &args.pki, &args.name).await?;
-    let mut stream = client::linkage_map(channel).await?;
+    let mut stream = client::linkage_map(channel, persons).await?;
     let mut rows = Rows::new(&["agency", "record_ref", "person_id"]);
     while let Some(chunk) = stream.message().await.map_err(ClientError::from)? {
         for entry in chunk.entries {

@@ -142,19 +142,26 @@ pub async fn connect(url: &str, pki_dir: &Path, name: &str) -> Result<Channel, C
     })
 }
 
-/// Streams the whole linkage map visible to the channel's principal (record
-/// ref → person id; the operator sees every agency's records, an agency only
-/// its own), in the chunks the server sends. Messages up to 64 MiB.
+/// Streams the linkage map visible to the channel's principal (record ref
+/// → person id; the operator sees every agency's records, an agency only its
+/// own), in the chunks the server sends. Messages up to 64 MiB.
+///
+/// `persons` (16-byte person ids) limits the map to the records of those
+/// persons; empty means the whole map.
 ///
 /// # Errors
-/// [`ClientError::Status`] when the server refuses the export.
+/// [`ClientError::Status`] when the server refuses the export: for the
+/// operator `NOT_FOUND` naming a person id that does not exist;
+/// `INVALID_ARGUMENT` for an id that is not 16 bytes.
 pub async fn linkage_map(
     channel: Channel,
+    persons: Vec<Vec<u8>>,
 ) -> Result<tonic::Streaming<crate::pb::v1::LinkageMapChunk>, ClientError> {
     Ok(crate::pb::v1::linkage_client::LinkageClient::new(channel)
         .max_decoding_message_size(64 * 1024 * 1024)
         .export_linkage_map(crate::pb::v1::ExportLinkageMapRequest {
             records: Vec::new(),
+            persons,
         })
         .await?
         .into_inner())

@@ -2,9 +2,11 @@
 //!
 //! Only the operator runs jobs and sees the whole map; an agency exports the
 //! person ids of its own records only (the separation principle: content
-//! data are joined on person ids at the agency). A filter naming records that
-//! do not exist gets NOT_FOUND for the operator; for an agency, records that
-//! are not its own are simply absent, so it learns nothing about them.
+//! data are joined on person ids at the agency). A filter naming records or
+//! person ids that do not exist gets NOT_FOUND for the operator; for an
+//! agency, records that are not its own are simply absent, and a person id
+//! answers only with its own records of that person, so it learns nothing
+//! about other agencies' records or about which person ids exist.
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use super::error::ServiceError;
 use super::state::read_lock;
 use super::writer::WriteRequest;
 use crate::audit::entry::JobTrigger;
+use crate::link::PersonId;
 use crate::pb::v1 as pb;
 use crate::pki::Role;
 use crate::store::codec::RecordKey;
@@ -50,6 +53,60 @@ pub(crate) async fn start_job(
         return Err(e);
     }
     Ok(job_id)
+}
+
+impl LinkageService {
+    /// The committed records of the persons in `persons` (16-byte ids), of
+    /// agency `own_code` only when that is set (an agency's export).
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT` naming `persons[i]` for an id that is not 16
+    /// bytes; `NOT_FOUND` for an id that does not exist, only when
+    /// `own_code` is `None` (the operator); an agency gets no records for it
+    /// instead, as for a person that holds none of its records.
+    fn records_of_persons(
+        &self,
+        persons: &[Vec<u8>],
+        own_code: Option<u16>,
+    ) -> Result<Vec<(RecordKey, u64)>, ServiceError> {
+        let mut found = Vec::new();
+        if persons.is_empty() {
+            return Ok(found);
+        }
+        let mut seqs = Vec::new();
+        {
+            let linkage = self.state.linkage.read()?;
+            for (i, id) in persons.iter().enumerate() {
+                let id: [u8; 16] = id.as_slice().try_into().map_err(|_| {
+                    ServiceError::InvalidArgument(format!(
+                        "field persons[{i}]: a person id must be 16 bytes, got {}",
+                        id.len()
+                    ))
+                })?;
+                match linkage.index.records_of(&PersonId(id)) {
+                    Some(records) => seqs.extend(records),
+                    None if own_code.is_none() => {
+                        return Err(ServiceError::NotFound(format!(
+                            "persons[{i}]: no person with that id"
+                        )));
+                    }
+                    None => {}
+                }
+            }
+        }
+        // The linkage index runs ahead of the store by the batches still
+        // being committed: list only what is committed, as the whole map does.
+        let committed_below = self.state.writer.committed_below();
+        let names = read_lock(&self.state.names, "record names")?;
+        for seq in seqs.into_iter().filter(|seq| *seq < committed_below) {
+            if let Some(key) = names.key_of(seq)
+                && own_code.is_none_or(|code| code == key.agency)
+            {
+                found.push((key, seq));
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// The map entries of the records under `keys` (agency code ‖ ref), reading
@@ -130,7 +187,10 @@ impl pb::linkage_server::Linkage for LinkageService {
         request: Request<pb::ExportLinkageMapRequest>,
     ) -> Result<Response<Self::ExportLinkageMapStream>, Status> {
         let caller = principal(&request)?;
-        let filter = request.into_inner().records;
+        let pb::ExportLinkageMapRequest {
+            records: filter,
+            persons: person_filter,
+        } = request.into_inner();
         let own_agency = match &caller.role {
             Role::Operator => None,
             Role::Agency(id) => Some(id.clone()),
@@ -161,7 +221,7 @@ impl pb::linkage_server::Linkage for LinkageService {
         // A filter is resolved up front, so the operator gets NOT_FOUND
         // before any entry is sent.
         let mut filtered: Option<Vec<(RecordKey, u64)>> = None;
-        if !filter.is_empty() {
+        if !filter.is_empty() || !person_filter.is_empty() {
             let agencies = read_lock(&self.state.agencies, "agency")?.clone();
             let mut found = Vec::new();
             for (i, wanted) in filter.iter().enumerate() {
@@ -198,6 +258,10 @@ impl pb::linkage_server::Linkage for LinkageService {
                     None => {}
                 }
             }
+            found.extend(self.records_of_persons(&person_filter, own_code)?);
+            // In the whole map's order (agency code, then ref), each once.
+            found.sort_unstable();
+            found.dedup();
             filtered = Some(found);
         }
 
