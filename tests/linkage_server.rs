@@ -862,6 +862,18 @@ fn person_filters_show_an_agency_only_its_own_records_of_a_person() {
     let pki = TestPki::new();
     let rt = runtime();
     let server = rt.block_on(RunningServer::start(pki.config()));
+    // Before any agency submitted: a malformed id is still refused, a
+    // well-formed one is an empty answer for an agency.
+    rt.block_on(async {
+        let status = export_filtered(&server, &pki.pki(), "police", vec![], vec![vec![1u8; 17]])
+            .await
+            .expect_err("17-byte person id");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        let got = export_filtered(&server, &pki.pki(), "police", vec![], vec![vec![1u8; 16]])
+            .await
+            .expect("an agency without records");
+        assert!(got.is_empty());
+    });
     let synth = Synthetic::generate(&pki, 4_000, 23, 0.05);
     for agency in AGENCIES {
         synth.submit_agency(&rt, &server, agency);
@@ -930,14 +942,32 @@ fn person_filters_show_an_agency_only_its_own_records_of_a_person() {
             assert!(got.is_empty(), "{got:?}");
         }
 
-        // A malformed id names its field, for everyone.
+        // A malformed id names its field, for everyone, also behind an id
+        // that does not exist; too many ids are refused as well.
         for who in ["operator", "police"] {
-            let status = export_filtered(&server, &pki.pki(), who, vec![], vec![vec![1u8; 15]])
+            let asked = vec![unknown.clone(), vec![1u8; 15]];
+            let status = export_filtered(&server, &pki.pki(), who, vec![], asked)
                 .await
                 .expect_err("15-byte person id");
             assert_eq!(status.code(), Code::InvalidArgument, "{who}: {status:?}");
-            assert!(status.message().contains("persons[0]"), "{who}: {status:?}");
+            assert!(status.message().contains("persons[1]"), "{who}: {status:?}");
+            let asked = vec![unknown.clone(); 10_001];
+            let status = export_filtered(&server, &pki.pki(), who, vec![], asked)
+                .await
+                .expect_err("too many person ids");
+            assert_eq!(status.code(), Code::InvalidArgument, "{who}: {status:?}");
         }
+        // The same id twice: its records once.
+        let got = export_filtered(
+            &server,
+            &pki.pki(),
+            "operator",
+            vec![],
+            vec![shared.clone(), shared.clone()],
+        )
+        .await
+        .expect("a repeated person id");
+        assert_eq!(got, entries(shared_records, None));
 
         // Both filters: the union, each record once (one of the person's
         // own records is named by ref as well).
@@ -981,7 +1011,7 @@ fn person_filters_show_an_agency_only_its_own_records_of_a_person() {
         };
         let output = cli("police", &hex(shared));
         assert!(output.status.success(), "{output:?}");
-        let rows: BTreeSet<(String, String, String)> =
+        let rows: Vec<(String, String, String)> =
             csv::Reader::from_reader(output.stdout.as_slice())
                 .records()
                 .map(|row| {
@@ -989,7 +1019,8 @@ fn person_filters_show_an_agency_only_its_own_records_of_a_person() {
                     (row[0].to_string(), row[1].to_string(), row[2].to_string())
                 })
                 .collect();
-        let expected: BTreeSet<(String, String, String)> = entries(shared_records, Some("police"))
+        // One agency's records: the whole map's order is the refs' order.
+        let expected: Vec<(String, String, String)> = entries(shared_records, Some("police"))
             .into_iter()
             .map(|((a, r), p)| (a, hex(&r), hex(&p)))
             .collect();
@@ -1001,10 +1032,12 @@ fn person_filters_show_an_agency_only_its_own_records_of_a_person() {
             stderr.contains("persons[0]: no person with that id"),
             "{stderr}"
         );
-        let output = cli("operator", "not-a-person-id");
-        assert_eq!(output.status.code(), Some(2), "{output:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("--person \"not-a-person-id\""), "{stderr}");
+        for bad in ["not-a-person-id".to_string(), "+f".repeat(16)] {
+            let output = cli("operator", &bad);
+            assert_eq!(output.status.code(), Some(2), "{output:?}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(&format!("--person {bad:?}")), "{stderr}");
+        }
     });
     rt.block_on(server.stop());
 }

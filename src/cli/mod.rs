@@ -68,7 +68,7 @@ pub enum Command {
     /// Print the linkage job history (operator).
     Jobs(ConnectArgs),
     /// Print the linkage map record ref -> person id (operator: all; agency: its own;
-    /// `--person` for the records of one person).
+    /// `--person` for the records of the persons named).
     Persons(operator::PersonsArgs),
     /// Linkage quality of a linkage map against a known truth.
     Evaluate(operator::EvaluateArgs),

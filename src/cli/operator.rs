@@ -179,9 +179,9 @@ pub struct PersonsArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// Only the records of this person (32 hex digits, as printed in the
-    /// `person_id` column and the audit log); repeatable. The operator gets
-    /// an error for an id that does not exist; an agency gets its own
-    /// records of the person, or none.
+    /// `person_id` column and the audit log); repeatable, at most 10,000.
+    /// The operator gets an error for an id that does not exist; an agency
+    /// gets its own records of the person, or none.
     #[arg(long = "person", value_name = "HEX")]
     pub persons: Vec<String>,
 }
@@ -196,7 +196,8 @@ fn person_id(text: &str) -> Result<Vec<u8>, CliError> {
             "--person {text:?}: a person id is 32 hex digits (16 bytes)"
         ))
     };
-    if text.len() != 32 || !text.is_ascii() {
+    // `from_str_radix` alone would also take a sign ("+f").
+    if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
     (0..16)

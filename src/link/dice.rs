@@ -18,9 +18,10 @@
 //! split kernel, 64 bytes in the AVX-512 kernel).
 //!
 //! With AVX-512 and its `VPOPCNTDQ` extension (AMD Zen 4 and later, Intel
-//! Xeon from Ice Lake-SP, Ice Lake and Tiger Lake clients) the **AVX-512 kernel** holds an encoding in two 512-bit
-//! registers: two ANDs, two `VPOPCNTQ` (a population count per 64-bit lane)
-//! and one sum of eight lanes per comparison. On the AMD EPYC (Zen 4) this
+//! Xeon from Ice Lake-SP, Ice Lake and Tiger Lake clients) the **AVX-512
+//! kernel** holds an encoding in two 512-bit registers: two ANDs, two
+//! `VPOPCNTQ` (a population count per 64-bit lane) and one sum of eight
+//! lanes per comparison. On the AMD EPYC (Zen 4) this
 //! project ran on from 2026-12-01 it compares 2.5–3 times as many pairs
 //! per second as the POPCNT loop one against many (`cargo bench --bench
 //! dice`, BENCHMARKS.md §6). Pair by pair, the shape the linkage's scoring

@@ -207,7 +207,8 @@ impl ServeSettings {
 /// Parses 64 hex digits into 32 bytes.
 pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
     let text = text.trim();
-    if text.len() != 64 {
+    // `from_str_radix` alone would also take a sign ("+f").
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 32];
@@ -268,6 +269,19 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 64 hex digits parse, either case; anything else, a sign included, does not.
+    #[test]
+    fn hex32_takes_hex_digits_only() {
+        let digits = "0123456789abcdefABCDEF".repeat(3);
+        let text = &digits[..64];
+        let parsed = parse_hex32(text).expect("64 hex digits");
+        assert_eq!(parsed[0], 0x01);
+        assert_eq!(parsed[5], 0xab);
+        assert_eq!(parse_hex32(&"+f".repeat(32)), None);
+        assert_eq!(parse_hex32(&"0".repeat(63)), None);
+        assert_eq!(parse_hex32(&format!("{}g", "0".repeat(63))), None);
+    }
 
     /// A flag beats the file, the file beats the default; bad values are named.
     #[test]

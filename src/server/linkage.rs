@@ -55,54 +55,84 @@ pub(crate) async fn start_job(
     Ok(job_id)
 }
 
+/// Person ids in one export filter at most: a filter is resolved on a
+/// tokio worker under the linkage index's read lock, which the writer
+/// waits for, so its size is bounded (a person holds at most the cluster
+/// bound of records, 200 by default).
+pub const MAX_PERSON_FILTER: usize = 10_000;
+
+/// The distinct 16-byte person ids of an export filter, in the order given.
+///
+/// # Errors
+/// `INVALID_ARGUMENT` naming `persons[i]` for an id that is not 16 bytes,
+/// or for more than [`MAX_PERSON_FILTER`] ids.
+fn person_ids(persons: &[Vec<u8>]) -> Result<Vec<(usize, PersonId)>, ServiceError> {
+    if persons.len() > MAX_PERSON_FILTER {
+        return Err(ServiceError::InvalidArgument(format!(
+            "field persons: at most {MAX_PERSON_FILTER} person ids per export, got {}",
+            persons.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::new();
+    for (i, id) in persons.iter().enumerate() {
+        let id: [u8; 16] = id.as_slice().try_into().map_err(|_| {
+            ServiceError::InvalidArgument(format!(
+                "field persons[{i}]: a person id must be 16 bytes, got {}",
+                id.len()
+            ))
+        })?;
+        if seen.insert(id) {
+            ids.push((i, PersonId(id)));
+        }
+    }
+    Ok(ids)
+}
+
 impl LinkageService {
-    /// The committed records of the persons in `persons` (16-byte ids), of
-    /// agency `own_code` only when that is set (an agency's export).
+    /// The committed records of the persons `persons` (from [`person_ids`],
+    /// each with its index in the request), of agency `own_code` only when
+    /// that is set (an agency's export); `None` is the operator's export.
     ///
     /// # Errors
-    /// `INVALID_ARGUMENT` naming `persons[i]` for an id that is not 16
-    /// bytes; `NOT_FOUND` for an id that does not exist, only when
-    /// `own_code` is `None` (the operator); an agency gets no records for it
+    /// For the operator only, `NOT_FOUND` naming `persons[i]` for an id that
+    /// has no committed record (it does not exist, or exists only in a batch
+    /// still being committed). An agency gets no records for such an id
     /// instead, as for a person that holds none of its records.
     fn records_of_persons(
         &self,
-        persons: &[Vec<u8>],
+        persons: &[(usize, PersonId)],
         own_code: Option<u16>,
     ) -> Result<Vec<(RecordKey, u64)>, ServiceError> {
         let mut found = Vec::new();
         if persons.is_empty() {
             return Ok(found);
         }
-        let mut seqs = Vec::new();
+        let mut asked = Vec::with_capacity(persons.len());
         {
             let linkage = self.state.linkage.read()?;
-            for (i, id) in persons.iter().enumerate() {
-                let id: [u8; 16] = id.as_slice().try_into().map_err(|_| {
-                    ServiceError::InvalidArgument(format!(
-                        "field persons[{i}]: a person id must be 16 bytes, got {}",
-                        id.len()
-                    ))
-                })?;
-                match linkage.index.records_of(&PersonId(id)) {
-                    Some(records) => seqs.extend(records),
-                    None if own_code.is_none() => {
-                        return Err(ServiceError::NotFound(format!(
-                            "persons[{i}]: no person with that id"
-                        )));
-                    }
-                    None => {}
-                }
+            for (i, id) in persons {
+                asked.push((*i, linkage.index.records_of(id).unwrap_or_default()));
             }
         }
         // The linkage index runs ahead of the store by the batches still
         // being committed: list only what is committed, as the whole map does.
         let committed_below = self.state.writer.committed_below();
         let names = read_lock(&self.state.names, "record names")?;
-        for seq in seqs.into_iter().filter(|seq| *seq < committed_below) {
-            if let Some(key) = names.key_of(seq)
-                && own_code.is_none_or(|code| code == key.agency)
-            {
-                found.push((key, seq));
+        for (i, seqs) in asked {
+            let mut committed = seqs
+                .into_iter()
+                .filter(|seq| *seq < committed_below)
+                .filter_map(|seq| names.key_of(seq).map(|key| (key, seq)))
+                .peekable();
+            match own_code {
+                None if committed.peek().is_none() => {
+                    return Err(ServiceError::NotFound(format!(
+                        "persons[{i}]: no person with that id"
+                    )));
+                }
+                None => found.extend(committed),
+                Some(code) => found.extend(committed.filter(|(key, _)| key.agency == code)),
             }
         }
         Ok(found)
@@ -201,6 +231,22 @@ impl pb::linkage_server::Linkage for LinkageService {
                 .into());
             }
         };
+        // Malformed filters are refused before anything is looked up, the
+        // same for the operator and every agency (the answer says nothing
+        // about the data).
+        let record_refs = filter
+            .iter()
+            .enumerate()
+            .map(|(i, wanted)| {
+                <[u8; 32]>::try_from(wanted.record_ref.as_slice()).map_err(|_| {
+                    ServiceError::InvalidArgument(format!(
+                        "field records[{i}].record_ref: must be 32 bytes, got {}",
+                        wanted.record_ref.len()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let person_ids = person_ids(&person_filter)?;
         let own_code = match &own_agency {
             None => None,
             Some(id) => {
@@ -224,13 +270,7 @@ impl pb::linkage_server::Linkage for LinkageService {
         if !filter.is_empty() || !person_filter.is_empty() {
             let agencies = read_lock(&self.state.agencies, "agency")?.clone();
             let mut found = Vec::new();
-            for (i, wanted) in filter.iter().enumerate() {
-                let record_ref: [u8; 32] =
-                    wanted.record_ref.as_slice().try_into().map_err(|_| {
-                        ServiceError::InvalidArgument(format!(
-                            "field records[{i}].record_ref: must be 32 bytes"
-                        ))
-                    })?;
+            for (i, (wanted, record_ref)) in filter.iter().zip(record_refs).enumerate() {
                 let code = agencies.code(&wanted.agency);
                 if own_agency.is_some() && code != own_code {
                     continue; // not the caller's: absent, nothing revealed
@@ -258,7 +298,7 @@ impl pb::linkage_server::Linkage for LinkageService {
                     None => {}
                 }
             }
-            found.extend(self.records_of_persons(&person_filter, own_code)?);
+            found.extend(self.records_of_persons(&person_ids, own_code)?);
             // In the whole map's order (agency code, then ref), each once.
             found.sort_unstable();
             found.dedup();
