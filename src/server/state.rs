@@ -21,7 +21,7 @@ use crate::link::{
 };
 use crate::store::{
     META_LINK_MODEL, META_NEXT_SEQ, Store, StoreError, StoredRecord, TreeName, WriteSet,
-    decode_record_row,
+    decode_record_row, fixed_width,
 };
 use crate::vocab::{AgeBand, EventType, Region, ResidenceStatus, Role, Sex};
 
@@ -365,11 +365,10 @@ pub(crate) fn load(store: &Store, config: LinkConfig) -> Result<Loaded, ServiceE
     }
     for item in store.tree(TreeName::Batches).iter() {
         let (key, _) = item.map_err(StoreError::from)?;
-        let key = <[u8; 34]>::try_from(key.as_ref()).map_err(|_| StoreError::Corrupt {
-            tree: "batches",
-            message: "a key is not 34 bytes".into(),
-        })?;
-        names.add_batch(key, 0);
+        names.add_batch(
+            fixed_width(&key, TreeName::Batches, "a key is not 34 bytes")?,
+            0,
+        );
     }
     let mut persons = Vec::new();
     for item in store.tree(TreeName::Persons).iter() {

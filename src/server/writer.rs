@@ -60,7 +60,7 @@ use crate::pb::v1 as pb;
 use crate::store::codec::{RecordKey, StoredReceipt, batch_key};
 use crate::store::{
     META_FINGERPRINT, META_LINK_MODEL, META_NEXT_SEQ, Store, StoreError, TreeName, WriteSet,
-    decode_record_row, encode_record_row,
+    decode_record_row, encode_record_row, fixed_width,
 };
 
 /// One validated batch of an agency.
@@ -352,10 +352,7 @@ pub(crate) fn start(
     let mut counters = HashMap::new();
     for item in store.tree(TreeName::Counters).iter() {
         let (key, value) = item.map_err(StoreError::from)?;
-        let value = <[u8; 8]>::try_from(value.as_ref()).map_err(|_| StoreError::Corrupt {
-            tree: "counters",
-            message: "a counter is not 8 bytes".into(),
-        })?;
+        let value = fixed_width(&value, TreeName::Counters, "a counter is not 8 bytes")?;
         counters.insert(key.to_vec(), u64::from_be_bytes(value));
     }
     let committer_thread = {

@@ -105,6 +105,22 @@ const LAYOUT_3_REFS: &[u8] = b"record_refs";
 /// Default size of sled's page cache in bytes (1 GiB, sled's own default).
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// `bytes` read from `tree` as an array of exactly `N` bytes (a fixed-width
+/// key or value, `docs/STORAGE.md`).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] naming `tree`, with `message`, for any other length.
+pub fn fixed_width<const N: usize>(
+    bytes: &[u8],
+    tree: TreeName,
+    message: &str,
+) -> Result<[u8; N], StoreError> {
+    <[u8; N]>::try_from(bytes).map_err(|_| StoreError::Corrupt {
+        tree: tree.name(),
+        message: message.into(),
+    })
+}
+
 /// The trees of the store (`docs/STORAGE.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TreeName {
@@ -358,12 +374,7 @@ impl Store {
     pub fn get_u64(&self, tree: TreeName, key: &[u8]) -> Result<u64, StoreError> {
         match self.tree(tree).get(key)? {
             None => Ok(0),
-            Some(v) => <[u8; 8]>::try_from(v.as_ref())
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt {
-                    tree: tree.name(),
-                    message: "a counter is not 8 bytes".into(),
-                }),
+            Some(v) => fixed_width(&v, tree, "a counter is not 8 bytes").map(u64::from_be_bytes),
         }
     }
 
