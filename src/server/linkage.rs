@@ -270,32 +270,34 @@ impl pb::linkage_server::Linkage for LinkageService {
         if !filter.is_empty() || !person_filter.is_empty() {
             let agencies = read_lock(&self.state.agencies, "agency")?.clone();
             let mut found = Vec::new();
-            for (i, (wanted, record_ref)) in filter.iter().zip(record_refs).enumerate() {
-                let code = agencies.code(&wanted.agency);
-                if own_agency.is_some() && code != own_code {
-                    continue; // not the caller's: absent, nothing revealed
-                }
-                let record = match code {
-                    Some(agency) => {
+            {
+                // One look at the names for the whole filter, released before
+                // the person filter takes the linkage index's lock.
+                let committed_below = self.state.writer.committed_below();
+                let names = read_lock(&self.state.names, "record names")?;
+                for (i, (wanted, record_ref)) in filter.iter().zip(record_refs).enumerate() {
+                    let code = agencies.code(&wanted.agency);
+                    if own_agency.is_some() && code != own_code {
+                        continue; // not the caller's: absent, nothing revealed
+                    }
+                    let record = code.and_then(|agency| {
                         let key = RecordKey { agency, record_ref };
-                        let committed_below = self.state.writer.committed_below();
-                        read_lock(&self.state.names, "record names")?
+                        names
                             .seq_of(&key)
                             .filter(|seq| *seq < committed_below)
                             .map(|seq| (key, seq))
+                    });
+                    match record {
+                        Some(entry) => found.push(entry),
+                        None if own_agency.is_none() => {
+                            return Err(ServiceError::NotFound(format!(
+                                "records[{i}]: no record with that ref at agency {:?}",
+                                wanted.agency
+                            ))
+                            .into());
+                        }
+                        None => {}
                     }
-                    None => None,
-                };
-                match record {
-                    Some(entry) => found.push(entry),
-                    None if own_agency.is_none() => {
-                        return Err(ServiceError::NotFound(format!(
-                            "records[{i}]: no record with that ref at agency {:?}",
-                            wanted.agency
-                        ))
-                        .into());
-                    }
-                    None => {}
                 }
             }
             found.extend(self.records_of_persons(&person_ids, own_code)?);
